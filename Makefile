@@ -1,0 +1,9 @@
+.PHONY: dev test setup
+setup:
+	@./scripts/setup.sh
+
+dev: setup
+	@.venv/bin/lmops dev
+
+test: setup
+	@.venv/bin/python -m pytest -q $(PYTEST_ARGS)

@@ -1,0 +1,28 @@
+"""Where a model runs: CUDA with bf16 where available, else CPU with fp32."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+from engine.errors import EngineError
+
+DeviceName = Literal["auto", "cpu", "cuda"]
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device not in DEVICES and not device.startswith("cuda:"):
+        raise EngineError(f"unknown device {device!r}; use one of: cpu, cuda, auto")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise EngineError(f"device {device!r} asked for, but no CUDA device is available; use --device cpu")
+    return torch.device(device)
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32

@@ -1,0 +1,64 @@
+"""Configuration from the environment (and a `.env` file), read once at an entry point.
+
+`Settings` lives in the engine because every other package may import the engine's torch-free
+modules, while the engine may import none of them (ARCHITECTURE.md section 1). Field names are
+the environment variables of the public contract, lower-cased.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    lmops_home: Path = Path(".lmops")
+    lmops_artifacts: Path | None = None
+    lmops_database_url: str | None = None
+    lmops_admins: str = ""
+    lmops_port: int = Field(default=3000, ge=0, le=65535)
+    lmops_heartbeat_timeout: float = Field(default=30.0, gt=0)
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, url: str) -> str:
+        return url if url.endswith("/") else url + "/"
+
+    @property
+    def home(self) -> Path:
+        return self.lmops_home
+
+    @property
+    def artifacts(self) -> Path:
+        return self.lmops_artifacts or self.lmops_home / "artifacts"
+
+    @property
+    def database_url(self) -> str:
+        return self.lmops_database_url or f"sqlite:///{self.lmops_home.resolve() / 'lmops.db'}"
+
+    @property
+    def admins(self) -> frozenset[str]:
+        return frozenset(u.strip() for u in self.lmops_admins.split(",") if u.strip())
+
+    @property
+    def models_dir(self) -> Path:
+        """Fine-tuned models registered on this machine (the registry moves into storage later)."""
+        return self.lmops_home / "models"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Converted copies of built-in models (SmolLM2 de-quantised to safetensors)."""
+        return self.lmops_home / "cache"
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Build the settings from the environment; call it at an entry point, never at import."""
+    return Settings(**overrides)
