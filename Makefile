@@ -3,7 +3,7 @@ setup:
 	@./scripts/setup.sh
 
 dev: setup
-	@.venv/bin/lmops dev
+	@./scripts/demo.sh
 
 test: setup
 	@.venv/bin/python -m pytest -q $(PYTEST_ARGS)

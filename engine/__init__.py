@@ -12,15 +12,15 @@ from typing import Any
 from engine.errors import EngineError
 
 _LAZY = {
-    "classify": "engine.classify",
-    "ClassifyParams": "engine.classify",
-    "chat": "engine.chat",
-    "chat_stream": "engine.chat",
-    "ChatParams": "engine.chat",
-    "evaluate": "engine.evaluate",
-    "EvalParams": "engine.evaluate",
-    "finetune": "engine.finetune",
-    "FinetuneParams": "engine.finetune",
+    "classify": "engine.classification",
+    "ClassifyParams": "engine.classification",
+    "chat": "engine.dialogue",
+    "chat_stream": "engine.dialogue",
+    "ChatParams": "engine.dialogue",
+    "evaluate": "engine.evaluation",
+    "EvalParams": "engine.evaluation",
+    "finetune": "engine.finetuning",
+    "FinetuneParams": "engine.finetuning",
 }
 
 __all__ = ["EngineError", *_LAZY]

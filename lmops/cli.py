@@ -1,0 +1,86 @@
+"""The `lmops` console script: a thin layer that parses arguments and calls the engine.
+
+Each command imports only what it needs, so `lmops models` starts fast and `lmops classify`
+never imports the bot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from lmops import commands
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _common(parser: argparse.ArgumentParser, *, device: bool = False) -> None:
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+    if device:
+        parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                            help="where the model runs (default: CUDA if available, else CPU)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lmops", description="LLM toolkit and Slack chat-ops bot: classify, chat, evaluate.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more (to stderr)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("models", help="list built-in and fine-tuned models")
+    _common(p)
+    p.set_defaults(handler=commands.models)
+
+    p = sub.add_parser("classify", help="label texts with a classifier or zero-shot labels",
+                       epilog='example: lmops classify --labels billing,bug,praise "the app crashes"')
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify (or --file, or stdin)")
+    p.add_argument("--model", help="model name, folder or hub id (default: the promoted classifier, else sentiment)")
+    p.add_argument("--labels", help="comma-separated labels: zero-shot when no fine-tuned model is named")
+    p.add_argument("--file", help="CSV/TSV/JSONL/JSON of texts; writes FILE.predictions.csv")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--fast", action="store_true", help="int8 dynamic quantisation on CPU (faster, may differ slightly)")
+    _common(p, device=True)
+    p.set_defaults(handler=commands.classify)
+
+    p = sub.add_parser("chat", help="one dialogue reply", epilog='example: lmops chat "How do I reset my password?"')
+    p.add_argument("message", nargs="+", metavar="MESSAGE")
+    p.add_argument("--model", default="smollm2")
+    p.add_argument("--max-new-tokens", type=int, default=128)
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--system", help="a system prompt")
+    _common(p, device=True)
+    p.set_defaults(handler=commands.chat)
+
+    p = sub.add_parser("eval", help="evaluate a model on a labelled data file: metrics and plots")
+    p.add_argument("--model", required=True)
+    p.add_argument("--data", required=True, help="CSV/TSV/JSONL/JSON with text and label columns")
+    p.add_argument("--labels", help="comma-separated labels (zero-shot with an encoder)")
+    p.add_argument("--out", help="folder for metrics.json and the plots")
+    _common(p, device=True)
+    p.set_defaults(handler=commands.evaluate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    commands.quiet_libraries(verbose=args.verbose)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print("lmops: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one clear line, never a traceback, unless asked for
+        if os.environ.get("LMOPS_DEBUG"):
+            raise
+        print(f"lmops {args.command}: error: {commands.describe_error(exc)}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""The CLI's command handlers: each turns parsed arguments into one engine call and prints it."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import sys
+from pathlib import Path
+
+from engine.errors import EngineError
+from engine.settings import get_settings
+from lmops.output import fmt_score, print_json, print_table, shorten
+
+
+def quiet_libraries(*, verbose: bool) -> None:
+    """Keep library chatter (weight-loading reports and bars) off the terminal unless -v."""
+    if verbose:
+        return
+    import os
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    import warnings
+
+    warnings.filterwarnings("ignore")
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for the user: our own errors as they are, others with their type."""
+    if isinstance(exc, (EngineError, ValueError)):
+        return str(exc).strip() or type(exc).__name__
+    if isinstance(exc, FileNotFoundError):
+        return f"no such file: {exc.filename}"
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc} ({getattr(exc, 'filename', '') or ''})".strip()
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _labels(value: str | None) -> tuple[str, ...] | None:
+    return tuple(l.strip() for l in value.split(",")) if value else None
+
+
+def models(args: argparse.Namespace) -> int:
+    from engine.registry import ModelRegistry
+
+    specs = ModelRegistry(get_settings().models_dir).list()
+    if args.json:
+        print_json([s.to_json() for s in specs])
+        return 0
+    rows = [(s.name, s.task, s.method or ("built-in" if s.builtin else "-"), s.base or "-",
+             fmt_score((s.metrics or {}).get("accuracy")), s.created or "-") for s in specs]
+    print_table(rows, ["name", "task", "method", "base", "accuracy", "created"])
+    return 0
+
+
+def classify(args: argparse.Namespace) -> int:
+    import engine
+    from engine.classification import ClassifyParams
+
+    params = ClassifyParams(model=args.model, labels=_labels(args.labels), device=args.device,
+                            batch_size=args.batch_size, quantize=args.fast)
+    texts, rows, source = _classify_inputs(args)
+    predictions = engine.classify(texts, params, settings=get_settings())
+    if args.file and not args.json:
+        out = Path(args.file + ".predictions.csv")
+        _write_predictions(out, rows, predictions)
+        print(f"{len(predictions)} predictions written to {out}", file=sys.stderr)
+        return 0
+    if args.json:
+        print_json([p.to_json() for p in predictions])
+        return 0
+    table = [(p.label, fmt_score(p.score), ("[truncated] " if p.truncated else "") + shorten(p.text))
+             for p in predictions]
+    print_table(table, ["label", "score", "text"])
+    return 0
+
+
+def _classify_inputs(args: argparse.Namespace) -> tuple[list[str], list[int], str]:
+    if args.file and args.texts:
+        raise ValueError("give texts or --file, not both")
+    if args.file:
+        from engine.data import load_texts
+
+        text_set = load_texts(Path(args.file))
+        if text_set.empty_rows:
+            print(f"skipped empty rows: {', '.join(map(str, text_set.empty_rows[:20]))}", file=sys.stderr)
+        return text_set.texts, text_set.rows, text_set.source
+    texts = list(args.texts)
+    if not texts and not sys.stdin.isatty():
+        texts = [line.strip() for line in sys.stdin if line.strip()]
+    if not texts:
+        raise ValueError("nothing to classify: give TEXT arguments, --file F, or lines on stdin")
+    return texts, list(range(1, len(texts) + 1)), "arguments"
+
+
+def _write_predictions(out: Path, rows: list[int], predictions) -> None:
+    labels = list(predictions[0].scores)
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["row", "text", "label", "score", "truncated", *(f"score_{l}" for l in labels)])
+        for row, p in zip(rows, predictions, strict=True):
+            writer.writerow([row, p.text, p.label, f"{p.score:.6f}", p.truncated,
+                             *(f"{p.scores[l]:.6f}" for l in labels)])
+    tmp.replace(out)
+
+
+def chat(args: argparse.Namespace) -> int:
+    from engine.dialogue import ChatParams, chat_stream
+
+    params = ChatParams(model=args.model, max_new_tokens=args.max_new_tokens,
+                        temperature=args.temperature, top_p=args.top_p, device=args.device,
+                        system=args.system)
+    message = " ".join(args.message)
+    settings = get_settings()
+    if args.json:
+        import engine
+
+        print_json(engine.chat(message, params, settings=settings).to_json())
+        return 0
+    for chunk in chat_stream(message, params, settings=settings):
+        sys.stdout.write(chunk)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    import engine
+    from engine.evaluation import EvalParams
+
+    params = EvalParams(model=args.model, data=args.data, labels=_labels(args.labels),
+                        device=args.device, out_dir=Path(args.out) if args.out else None)
+    metrics = engine.evaluate(params, settings=get_settings())
+    if args.json:
+        print_json(metrics)
+        return 0
+    _print_metrics(metrics)
+    return 0
+
+
+def _print_metrics(metrics: dict) -> None:
+    skip = {"per_label", "confusion_matrix", "plots"}
+    for key, value in metrics.items():
+        if key not in skip:
+            print(f"{key:12s} {value if not isinstance(value, float) else f'{value:.4f}'}")
+    if metrics.get("per_label"):
+        rows = [(label, fmt_score(m["precision"]), fmt_score(m["recall"]), fmt_score(m["f1"]), m["support"])
+                for label, m in metrics["per_label"].items()]
+        print()
+        print_table(rows, ["label", "precision", "recall", "f1", "support"])
+    for name, path in (metrics.get("plots") or {}).items():
+        print(f"plot {name}: {path}")
