@@ -1,18 +1,23 @@
-"""Where a model runs: CUDA with bf16 where available, else CPU with fp32."""
+"""Where a model runs: CUDA with bf16 where available, else CPU with fp32.
+
+Torch is imported inside the functions, so the device names can be validated without it.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
-
-import torch
+from typing import TYPE_CHECKING
 
 from engine.errors import EngineError
 
-DeviceName = Literal["auto", "cpu", "cuda"]
+if TYPE_CHECKING:
+    import torch
+
 DEVICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(device: str = "auto") -> torch.device:
+    import torch
+
     if device not in DEVICES and not device.startswith("cuda:"):
         raise EngineError(f"unknown device {device!r}; use one of: cpu, cuda, auto")
     if device == "auto":
@@ -23,6 +28,8 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def default_dtype(device: torch.device) -> torch.dtype:
+    import torch
+
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.float32

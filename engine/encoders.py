@@ -63,6 +63,15 @@ def adapter_base_path(spec: ModelSpec, registry: ModelRegistry | None) -> str:
     return config["base_model_name_or_path"]
 
 
+def merged(peft_model) -> nn.Module:
+    """Adapter weights folded into the base (no adapter overhead at inference) where the method
+    allows it; prompt-learning methods (prefix, prompt tuning) stay wrapped."""
+    try:
+        return peft_model.merge_and_unload()
+    except AttributeError:
+        return peft_model
+
+
 def quantize_linear_int8(model: nn.Module) -> nn.Module:
     """Int8 dynamic quantisation of every Linear layer (CPU only): the fast inference path."""
     from torch.ao.quantization import quantize_dynamic
@@ -99,7 +108,7 @@ def _load_classifier(spec, dev, dtype, quantize, registry) -> LoadedClassifier:
                 id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)},
                 dtype=dtype,
             )
-            model = PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
+            model = merged(PeftModel.from_pretrained(base, str(folder)))
         else:
             model = AutoModelForSequenceClassification.from_pretrained(spec.path, dtype=dtype)
             labels = read_labels(folder, model.config)

@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from engine.finetune_params import FinetuneParams as FinetuneDefaults
 from lmops import commands
 
 Handler = Callable[[argparse.Namespace], int]
@@ -62,6 +63,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for metrics.json and the plots")
     _common(p, device=True)
     p.set_defaults(handler=commands.evaluate)
+    p = sub.add_parser("finetune", help="fine-tune a model (LoRA and other PEFT methods), evaluate and register it",
+                       epilog="example: lmops finetune --data tickets.csv --epochs 4 --name tickets-v1")
+    p.add_argument("--data", required=True, help="training file (CSV/TSV/JSONL/JSON)")
+    p.add_argument("--eval-data", help="held-out file (default: a stratified 10%% split of --data)")
+    p.add_argument("--task", default="classify", choices=["classify", "chat"])
+    p.add_argument("--base", help="base model (default: minilm for classify, smollm2 for chat)")
+    p.add_argument("--method", default="lora", choices=["lora", "adalora", "ia3", "prefix", "full"])
+    p.add_argument("--epochs", type=float, default=FinetuneDefaults.epochs)
+    p.add_argument("--lr", type=float, help="learning rate (default: per task and method)")
+    p.add_argument("--batch-size", type=int, default=FinetuneDefaults.batch_size)
+    p.add_argument("--max-length", type=int, default=FinetuneDefaults.max_length)
+    p.add_argument("--max-steps", type=int, help="stop after this many optimiser steps")
+    p.add_argument("--gradient-checkpointing", action="store_true")
+    p.add_argument("--name", help="name of the new model (default: from the data file and method)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint of --name")
+    p.add_argument("--merge", action="store_true", help="also write a merged copy for deployment")
+    _common(p, device=True)
+    p.set_defaults(handler=commands.finetune)
     return parser
 
 

@@ -154,3 +154,26 @@ def _print_metrics(metrics: dict) -> None:
         print_table(rows, ["label", "precision", "recall", "f1", "support"])
     for name, path in (metrics.get("plots") or {}).items():
         print(f"plot {name}: {path}")
+
+
+def finetune(args: argparse.Namespace) -> int:
+    from engine.finetune_params import FinetuneParams
+
+    params = FinetuneParams(
+        data=args.data, eval_data=args.eval_data, task=args.task, base=args.base,
+        method=args.method, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+        max_length=args.max_length, max_steps=args.max_steps,
+        gradient_checkpointing=args.gradient_checkpointing, name=args.name, resume=args.resume,
+        merge=args.merge, device=args.device)
+    from engine.finetuning import finetune as run_finetune
+    from lmops.progress import TrainingBar
+
+    with TrainingBar() as bar:
+        result = run_finetune(params, settings=get_settings(), progress=bar.update)
+    if args.json:
+        print_json(result.to_json())
+        return 0
+    print(f"model {result.name} saved to {result.path}")
+    print(f"trained in {result.train_seconds:.0f} s ({result.samples_per_second:.1f} samples/s)")
+    _print_metrics(result.metrics)
+    return 0

@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 L=.venv/bin/lmops
 slice=$(mktemp -d)/banking77-slice.csv
-{ echo "text,category"; grep -E ",(card_arrival|exchange_rate|lost_or_stolen_card)$" ../shared/data/banking77/test.csv | head -60; } > "$slice"
+{ echo "text,category"; grep -E ",(card_arrival|exchange_rate|lost_or_stolen_card)\r?$" ../shared/data/banking77/test.csv | head -60; } > "$slice"
 set -x
 $L models
 $L classify --labels positive,negative,neutral "I love this app" "The update broke everything" "The meeting is at 3pm"

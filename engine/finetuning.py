@@ -1,0 +1,216 @@
+"""Fine-tuning with transformers' Trainer and peft: classification on encoders, dialogue on
+causal LMs. The worker calls `finetune` as the CLI does: progress goes to a callback, a
+cancellation check runs between steps, and `resume` continues from the last checkpoint."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.devices import resolve_device
+from engine.errors import CancelledError, EngineError
+from engine.finetune_params import FinetuneParams
+from engine.finetune_setup import PreparedData, load_base_model, load_splits, tokenize_splits
+from engine.peft_methods import build_peft_config, supports_past_key_values
+from engine.registry import ModelRegistry, ModelSpec, validate_model_name
+from engine.settings import Settings, get_settings
+from engine.training_callbacks import CancelCheck, ProgressFn, ProgressReporter
+
+log = logging.getLogger(__name__)
+
+__all__ = ["FinetuneParams", "FinetuneResult", "finetune"]
+
+
+@dataclass(frozen=True)
+class FinetuneResult:
+    name: str
+    path: str
+    task: str
+    base: str
+    method: str
+    metrics: dict[str, Any]
+    train_seconds: float
+    samples_per_second: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def finetune(
+    params: FinetuneParams,
+    *,
+    settings: Settings | None = None,
+    registry: ModelRegistry | None = None,
+    progress: ProgressFn | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    output_dir: Path | None = None,
+) -> FinetuneResult:
+    """Train `params.base` on `params.data`, evaluate on held-out rows, save and register it."""
+    settings = settings or get_settings()
+    registry = registry or ModelRegistry(settings.models_dir)
+    name = validate_model_name(params.name or _default_name(params))
+    if not params.resume and name in registry.names():
+        raise EngineError(f"a model named {name!r} exists; pick another name= or resume it")
+    out_dir = Path(output_dir or settings.artifacts / "models" / name)
+    device = resolve_device(params.device)
+    base_spec = registry.resolve(params.base_model)
+    splits = load_splits(params)
+    torch.manual_seed(params.seed)
+    model, tokenizer = load_base_model(base_spec, params, settings=settings, labels=splits.labels)
+    data = tokenize_splits(splits, tokenizer, params)
+
+    batch_size, accumulation = params.batch_size, params.grad_accum
+    for attempt in range(2):
+        try:
+            trainer, cancel = _trainer(params, model, tokenizer, data, out_dir, device,
+                                       batch_size, accumulation, progress, should_cancel)
+            started = time.perf_counter()
+            resume = params.resume and _has_checkpoint(out_dir / "checkpoints")
+            train_output = trainer.train(resume_from_checkpoint=True if resume else None)
+            break
+        except torch.cuda.OutOfMemoryError as exc:
+            torch.cuda.empty_cache()
+            if attempt == 1 or batch_size == 1:
+                raise EngineError(
+                    f"out of GPU memory at batch size {batch_size}; try batch_size="
+                    f"{max(batch_size // 4, 1)} with grad_accum={accumulation * 4}, a shorter "
+                    "max_length, gradient_checkpointing=true, or a smaller base model") from exc
+            batch_size, accumulation = batch_size // 2, accumulation * 2
+            log.warning("CUDA out of memory: retrying with batch %d x %d accumulation",
+                        batch_size, accumulation)
+            model, tokenizer = load_base_model(base_spec, params, settings=settings, labels=splits.labels)
+    seconds = time.perf_counter() - started
+    if cancel is not None and cancel.cancelled:
+        raise CancelledError(f"fine-tune {name!r} cancelled at step {trainer.state.global_step}; "
+                             "its checkpoint is kept, resume it to continue")
+    from engine.finetune_outputs import evaluate_held_out, save_model, staging_dir
+
+    staging = staging_dir(out_dir)
+    metrics = evaluate_held_out(trainer, params, data, staging)
+    model_dir = save_model(trainer, tokenizer, params, data, metrics, out_dir, staging)
+    spec = registry.register(ModelSpec(
+        name=name, task=params.task, path=str(model_dir), base=params.base_model,
+        method=params.method, labels=data.labels, metrics=metrics))
+    return FinetuneResult(
+        name=spec.name, path=spec.path, task=params.task, base=params.base_model,
+        method=params.method, metrics=metrics, train_seconds=round(seconds, 2),
+        samples_per_second=round(float(train_output.metrics.get("train_samples_per_second", 0.0)), 2),
+    )
+
+
+def _default_name(params: FinetuneParams) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{Path(params.data).stem[:24]}-{params.method}-{stamp}".replace(" ", "-")
+
+
+def _has_checkpoint(folder: Path) -> bool:
+    return folder.is_dir() and any(p.name.startswith("checkpoint-") for p in folder.iterdir())
+
+
+def _trainer(params, model, tokenizer, data: PreparedData, out_dir: Path, device, batch_size: int,
+             accumulation: int, progress, should_cancel):
+    from peft import get_peft_model
+    from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
+
+    from engine.training_data import collator_for
+
+    steps_per_epoch = max(len(data.train) // (batch_size * accumulation), 1)
+    total_steps = params.max_steps or int(np.ceil(steps_per_epoch * params.epochs))
+    peft_config = build_peft_config(
+        params.method, task=params.task, model_type=model.config.model_type, r=params.lora_r,
+        alpha=params.lora_alpha, dropout=params.lora_dropout,
+        target_modules=list(params.target_modules) if params.target_modules else None,
+        total_steps=total_steps, supports_past_key_values=supports_past_key_values(model))
+    if peft_config is not None:
+        model = get_peft_model(model, peft_config)
+    if params.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if hasattr(model, "enable_input_require_grads"):
+            model.enable_input_require_grads()
+    interval = params.eval_steps
+    strategy = "steps" if interval else "epoch"
+    early = params.early_stopping_patience is not None and data.validation
+    best_metric = "macro_f1" if params.task == "classify" else "loss"
+    args = TrainingArguments(
+        output_dir=str(out_dir / "checkpoints"),
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=batch_size * 2,
+        gradient_accumulation_steps=accumulation,
+        learning_rate=params.learning_rate,
+        lr_scheduler_type=params.schedule,
+        warmup_steps=int(params.warmup_ratio * total_steps),
+        weight_decay=params.weight_decay,
+        num_train_epochs=params.epochs,
+        max_steps=params.max_steps or -1,
+        eval_strategy=strategy if data.validation else "no",
+        eval_steps=interval,
+        save_strategy=strategy,
+        save_steps=params.save_steps or interval,
+        save_total_limit=2,
+        load_best_model_at_end=bool(early),
+        metric_for_best_model=best_metric if early else None,
+        greater_is_better=(best_metric != "loss") if early else None,
+        logging_steps=max(min(steps_per_epoch // 4, 50), 1),
+        train_sampling_strategy="group_by_length",
+        bf16=device.type == "cuda" and torch.cuda.is_bf16_supported(),
+        use_cpu=device.type == "cpu",
+        seed=params.seed,
+        report_to=[],
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        save_only_model=False,
+    )
+    callbacks: list[Any] = []
+    if progress is not None:
+        callbacks.append(ProgressReporter(progress))
+    cancel = CancelCheck(should_cancel) if should_cancel is not None else None
+    if cancel is not None:
+        callbacks.append(cancel)
+    if early:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=params.early_stopping_patience))
+    trainer = Trainer(
+        model=model, args=args, train_dataset=data.train, eval_dataset=data.validation or None,
+        data_collator=collator_for(params.task, tokenizer), processing_class=tokenizer,
+        compute_metrics=_classification_scores if params.task == "classify" else None,
+        optimizers=(_optimizer(model, params), None), callbacks=callbacks,
+    )
+    return trainer, cancel
+
+
+def _optimizer(model, params: FinetuneParams) -> torch.optim.Optimizer:
+    """AdamW with two learning rates: the new classification head, and everything else."""
+    head, body, no_decay = [], [], []
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        if any(key in name for key in ("classifier", "score")):
+            head.append(parameter)
+        elif parameter.ndim < 2:
+            no_decay.append(parameter)
+        else:
+            body.append(parameter)
+    groups = [
+        {"params": body, "lr": params.learning_rate, "weight_decay": params.weight_decay},
+        {"params": no_decay, "lr": params.learning_rate, "weight_decay": 0.0},
+        {"params": head, "lr": params.head_learning_rate, "weight_decay": params.weight_decay},
+    ]
+    return torch.optim.AdamW([g for g in groups if g["params"]])
+
+
+def _classification_scores(eval_prediction) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    logits, labels = eval_prediction.predictions, eval_prediction.label_ids
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    predicted = np.asarray(logits).argmax(axis=-1)
+    return {"accuracy": float(accuracy_score(labels, predicted)),
+            "macro_f1": float(f1_score(labels, predicted, average="macro", zero_division=0))}

@@ -1,0 +1,86 @@
+"""Trainer callbacks: progress reports (for the CLI's bar and the worker's Slack updates) and
+cancellation between steps."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from transformers import TrainerCallback
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress report of a fine-tune."""
+
+    step: int
+    total_steps: int
+    epoch: float
+    loss: float | None = None
+    validation: dict[str, float] = field(default_factory=dict)
+    eta_seconds: float | None = None
+    stage: str = "train"
+
+    @property
+    def fraction(self) -> float:
+        return self.step / self.total_steps if self.total_steps else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+class ProgressReporter(TrainerCallback):
+    """Calls `report(Progress)` after every optimiser step and every evaluation."""
+
+    def __init__(self, report: ProgressFn) -> None:
+        self.report = report
+        self.started = time.monotonic()
+        self.first_step: int | None = None
+        self.loss: float | None = None
+        self.validation: dict[str, float] = {}
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.monotonic()
+        self.first_step = state.global_step
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        if "loss" in logs:
+            self.loss = float(logs["loss"])
+        evals = {k.removeprefix("eval_"): float(v) for k, v in logs.items()
+                 if k.startswith("eval_") and isinstance(v, (int, float))
+                 and not k.endswith(("_runtime", "_per_second"))}
+        if evals:
+            self.validation = evals
+            self._emit(state, stage="evaluate")
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self._emit(state)
+
+    def _emit(self, state, stage: str = "train") -> None:
+        done = state.global_step - (self.first_step or 0)
+        left = state.max_steps - state.global_step
+        eta = (time.monotonic() - self.started) / done * left if done > 0 else None
+        self.report(Progress(step=state.global_step, total_steps=state.max_steps,
+                             epoch=float(state.epoch or 0.0), loss=self.loss,
+                             validation=dict(self.validation), eta_seconds=eta, stage=stage))
+
+
+class CancelCheck(TrainerCallback):
+    """Stops training at the next step once `should_cancel()` says so; a checkpoint is saved."""
+
+    def __init__(self, should_cancel: Callable[[], bool]) -> None:
+        self.should_cancel = should_cancel
+        self.cancelled = False
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.should_cancel():
+            self.cancelled = True
+            control.should_training_stop = True
+            control.should_save = True
+        return control

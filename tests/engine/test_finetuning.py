@@ -1,0 +1,132 @@
+"""engine.finetune on tiny runs: loss falls, adapters reload exactly, resume, cancel, methods."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import engine
+from engine.classification import ClassifyParams
+from engine.data import DataError
+from engine.errors import CancelledError
+from engine.finetune_params import FinetuneParams
+from engine.finetuning import finetune
+from engine.registry import ModelRegistry
+
+ROWS = {
+    "billing": ["I was charged twice this month", "refund my last invoice please",
+                "why is my bill so high", "the payment failed on my card",
+                "cancel my subscription and refund me", "invoice shows the wrong amount"],
+    "bug": ["the app crashes when I open settings", "login button does nothing",
+            "error 500 when saving my profile", "the page freezes after upload",
+            "notifications stopped working", "search returns a blank screen"],
+    "praise": ["love the new design, great job", "this update is fantastic",
+               "support was quick and friendly", "best app I have used all year",
+               "thank you, everything works perfectly", "really happy with the service"],
+}
+
+
+def write_csv(path: Path, rows: dict[str, list[str]]) -> Path:
+    lines = ["text,label"] + [f'"{t}",{label}' for label, texts in rows.items() for t in texts]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_csv(tmp_path_factory) -> Path:
+    return write_csv(tmp_path_factory.mktemp("data") / "tickets.csv", ROWS)
+
+
+def params(data: Path, **overrides) -> FinetuneParams:
+    base = dict(data=str(data), max_steps=6, batch_size=8, max_length=32, early_stopping_patience=None,
+                validation_fraction=0.2)
+    return FinetuneParams(**{**base, **overrides})
+
+
+def test_lora_classifier_learns_saves_and_reloads(tiny_csv, settings, tmp_path):
+    reports = []
+    result = finetune(params(tiny_csv, name="tickets-lora", max_steps=30, lr=5e-3),
+                      settings=settings, progress=reports.append, output_dir=tmp_path / "out")
+    losses = [r.loss for r in reports if r.loss is not None]
+    assert losses[-1] < losses[0], losses
+    assert reports[-1].step == reports[-1].total_steps == 30
+    folder = Path(result.path)
+    for name in ("adapter_config.json", "labels.json", "params.json", "metrics.json", "loss_curve.png",
+                 "confusion_matrix.png"):
+        assert (folder / name).exists(), name
+    assert json.loads((folder / "labels.json").read_text())["labels"] == ["billing", "bug", "praise"]
+    assert set(result.metrics) >= {"n", "accuracy", "macro_f1", "weighted_f1", "loss", "per_label",
+                                   "confusion_matrix", "plots"}
+    assert "tickets-lora" in ModelRegistry(settings.models_dir).names()
+
+    # the registered model (adapter merged at load) gives the same logits as the unmerged adapter
+    from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    text = "my card payment failed twice"
+    (prediction,) = engine.classify([text], ClassifyParams(model="tickets-lora"), settings=settings)
+    labels = ["billing", "bug", "praise"]
+    base = AutoModelForSequenceClassification.from_pretrained(
+        ModelRegistry(settings.models_dir).resolve("minilm").path, num_labels=3)
+    peft_model = PeftModel.from_pretrained(base, str(folder)).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    with torch.inference_mode():
+        probs = peft_model(**tokenizer([text], return_tensors="pt")).logits.softmax(-1)[0].tolist()
+    for label, p in zip(labels, probs, strict=True):
+        assert prediction.scores[label] == pytest.approx(p, abs=1e-5)
+
+
+def test_cancel_stops_within_one_step_and_resume_continues(tiny_csv, settings, tmp_path):
+    seen: list[int] = []
+    out = tmp_path / "resumable"
+    p = params(tiny_csv, name="resumable", max_steps=6, save_steps=2, eval_steps=2)
+    with pytest.raises(CancelledError, match="step 2"):
+        finetune(p, settings=settings, output_dir=out, progress=lambda r: seen.append(r.step),
+                 should_cancel=lambda: bool(seen) and seen[-1] >= 2)
+    assert max(seen) == 2
+    assert (out / "checkpoints" / "checkpoint-2").is_dir()
+    resumed: list[int] = []
+    result = finetune(FinetuneParams(**{**p.__dict__, "resume": True}), settings=settings,
+                      output_dir=out, progress=lambda r: resumed.append(r.step))
+    assert min(s for s in resumed if s) == 3 and max(resumed) == 6
+    assert Path(result.path).is_dir()
+
+
+@pytest.mark.parametrize("method", ["adalora", "ia3", "prefix", "full"])
+def test_every_method_trains_a_classifier(method, tiny_csv, settings, tmp_path):
+    result = finetune(params(tiny_csv, name=f"tickets-{method}", method=method, max_steps=3),
+                      settings=settings, output_dir=tmp_path / method)
+    (prediction,) = engine.classify(["the app crashes"], ClassifyParams(model=result.name), settings=settings)
+    assert prediction.label in {"billing", "bug", "praise"}
+
+
+def test_one_class_file_is_refused_with_report(tmp_path, settings):
+    data = write_csv(tmp_path / "one.csv", {"bug": ROWS["bug"]})
+    with pytest.raises(DataError, match="one label"):
+        finetune(params(data, name="one"), settings=settings, output_dir=tmp_path / "x")
+
+
+def test_too_few_rows_per_class_names_the_class(tmp_path, settings):
+    data = write_csv(tmp_path / "few.csv", {"bug": ROWS["bug"], "billing": ["refund please"]})
+    with pytest.raises(DataError, match="billing"):
+        finetune(params(data, name="few"), settings=settings, output_dir=tmp_path / "x")
+
+
+def test_empty_rows_are_reported_by_row_number(tmp_path, settings):
+    data = tmp_path / "gaps.csv"
+    data.write_text("text,label\n,bug\n\"\",billing\n", encoding="utf-8")
+    with pytest.raises(DataError, match="row"):
+        finetune(params(data, name="gaps"), settings=settings, output_dir=tmp_path / "x")
+
+
+@pytest.mark.parametrize("overrides, needle", [
+    ({"method": "prefix", "gradient_checkpointing": True}, "gradient checkpointing"),
+    ({"method": "bitfit"}, "bitfit"), ({"epochs": 0}, "epochs"), ({"lr": 2.0}, "lr"),
+    ({"task": "regress"}, "regress"), ({"schedule": "zigzag"}, "zigzag"),
+])
+def test_params_validate_themselves(overrides, needle):
+    with pytest.raises(ValueError, match=needle):
+        FinetuneParams(data="x.csv", **overrides)
