@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from engine.batching import encode, length_sorted_batches, pad_batch
-from engine.devices import DEVICES
+from engine.classify_params import ClassifyParams
 from engine.encoders import load_classifier, load_encoder
 from engine.errors import DataError, LabelMismatchError, NoClassifierError
 from engine.registry import ModelRegistry, ModelSpec
@@ -22,32 +22,6 @@ ZERO_SHOT_ENCODER = "minilm"
 ZERO_SHOT_TEMPERATURE = 0.05
 # Embedding "This text is positive." matches texts far better than the bare word "positive".
 LABEL_TEMPLATE = "This text is {}."
-
-
-@dataclass(frozen=True)
-class ClassifyParams:
-    """How to classify: which model, optional zero-shot labels, where and how fast."""
-
-    model: str | None = None
-    labels: tuple[str, ...] | None = None
-    device: str = "auto"
-    batch_size: int = 64
-    quantize: bool = False
-
-    def __post_init__(self) -> None:
-        if self.labels is not None:
-            labels = tuple(l.strip() for l in self.labels)
-            if any(not l for l in labels):
-                raise ValueError(f"labels {list(self.labels)!r} contain an empty label")
-            if len(set(labels)) != len(labels):
-                raise ValueError(f"labels {list(labels)!r} repeat a label")
-            if len(labels) < 2:
-                raise ValueError(f"labels {list(labels)!r}: give at least two labels")
-            object.__setattr__(self, "labels", labels)
-        if self.device not in DEVICES and not self.device.startswith("cuda:"):
-            raise ValueError(f"device {self.device!r} is not one of {', '.join(DEVICES)}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, not {self.batch_size}")
 
 
 @dataclass(frozen=True)

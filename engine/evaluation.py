@@ -77,6 +77,8 @@ class EvalParams:
                 raise ValueError(f"labels {list(self.labels)!r} contain an empty label")
             if len(set(labels)) != len(labels):
                 raise ValueError(f"labels {list(labels)!r} repeat a label")
+            if len(labels) < 2:
+                raise ValueError(f"labels {list(labels)!r}: give at least two labels")
             object.__setattr__(self, "labels", labels)
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise ValueError(f"device {self.device!r} is not one of {', '.join(DEVICES)}")
@@ -332,10 +334,11 @@ def dialogue_metrics(
         result["rouge_l"] = float(np.mean(scores))
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
-            with open(out_dir / GENERATIONS_FILE, "w", encoding="utf-8") as f:
-                for prompt, ref, reply, score in zip(prompts, references, replies, scores):
-                    f.write(json.dumps({"prompt": prompt[-1]["content"], "reference": ref,
-                                        "reply": reply, "rouge_l": score}) + "\n")
+            (out_dir / GENERATIONS_FILE).write_text("".join(
+                json.dumps({"prompt": prompt[-1]["content"], "reference": ref, "reply": reply,
+                            "rouge_l": score}) + "\n"
+                for prompt, ref, reply, score in zip(prompts, references, replies, scores)
+            ), encoding="utf-8")
     return result
 
 

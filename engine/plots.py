@@ -13,8 +13,8 @@ import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: no display on workers or in the bot's host
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 DPI = 110
 # Above this many labels the cells are too small for their numbers; the colours still tell.

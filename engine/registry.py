@@ -16,7 +16,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from engine.errors import UnknownModelError
 
@@ -93,26 +93,51 @@ def builtin_models() -> list[ModelSpec]:
             base="HuggingFaceTB/SmolLM2-135M-Instruct", builtin=True,
         ))
     if (SENTIMENT_DIR / SPEC_FILE).exists():
-        spec = ModelSpec.from_json(json.loads((SENTIMENT_DIR / SPEC_FILE).read_text()))
-        found.append(ModelSpec(**{**asdict(spec), "path": str(SENTIMENT_DIR), "builtin": True}))
+        found.append(ModelSpec(**{**asdict(read_spec(SENTIMENT_DIR / SPEC_FILE)), "builtin": True}))
     return found
 
 
 BUILTIN_NAMES = frozenset({"minilm", "smollm2", "sentiment"})
 
 
-class ModelRegistry:
-    """Built-in models plus the models registered under `models_dir`."""
+class ModelCatalog(Protocol):
+    """Where fine-tuned models are recorded: files here, the database once storage is wired."""
+
+    def list(self) -> list[ModelSpec]: ...
+
+    def register(self, spec: ModelSpec) -> ModelSpec: ...
+
+
+class FileCatalog:
+    """Models recorded as `models_dir/NAME/lmops_model.json` (the CLI without a database)."""
 
     def __init__(self, models_dir: Path) -> None:
         self.models_dir = Path(models_dir)
 
     def list(self) -> list[ModelSpec]:
-        registered = []
-        if self.models_dir.is_dir():
-            for spec_file in sorted(self.models_dir.glob(f"*/{SPEC_FILE}")):
-                registered.append(self._read(spec_file))
-        return builtin_models() + registered
+        if not self.models_dir.is_dir():
+            return []
+        return [read_spec(f) for f in sorted(self.models_dir.glob(f"*/{SPEC_FILE}"))]
+
+    def register(self, spec: ModelSpec) -> ModelSpec:
+        folder = self.models_dir / spec.name
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / (SPEC_FILE + ".tmp")
+        tmp.write_text(json.dumps(spec.to_json(), indent=2))
+        tmp.replace(folder / SPEC_FILE)
+        return spec
+
+
+class ModelRegistry:
+    """Built-in models plus the fine-tuned models of a catalog."""
+
+    def __init__(self, models_dir: Path | None = None, *, catalog: ModelCatalog | None = None) -> None:
+        if catalog is None and models_dir is None:
+            raise ValueError("ModelRegistry needs a models_dir or a catalog")
+        self.catalog: ModelCatalog = catalog or FileCatalog(Path(models_dir))  # type: ignore[arg-type]
+
+    def list(self) -> list[ModelSpec]:
+        return builtin_models() + self.catalog.list()
 
     def names(self) -> list[str]:
         return [m.name for m in self.list()]
@@ -120,14 +145,8 @@ class ModelRegistry:
     def register(self, spec: ModelSpec) -> ModelSpec:
         """Record a model; its files must already be in `spec.path`."""
         validate_model_name(spec.name)
-        folder = self.models_dir / spec.name
-        folder.mkdir(parents=True, exist_ok=True)
         created = spec.created or datetime.now(UTC).isoformat(timespec="seconds")
-        spec = ModelSpec(**{**asdict(spec), "created": created})
-        tmp = folder / (SPEC_FILE + ".tmp")
-        tmp.write_text(json.dumps(spec.to_json(), indent=2))
-        tmp.replace(folder / SPEC_FILE)
-        return spec
+        return self.catalog.register(ModelSpec(**{**asdict(spec), "created": created}))
 
     def resolve(self, name: str) -> ModelSpec:
         """The spec for a name, folder or hub id; raises `UnknownModelError` listing known names."""
@@ -138,7 +157,7 @@ class ModelRegistry:
                 return spec
         path = Path(name).expanduser()
         if path.is_dir() and (path / SPEC_FILE).exists():
-            return self._read(path / SPEC_FILE)
+            return read_spec(path / SPEC_FILE)
         if path.is_dir() and (path / "config.json").exists():
             return ModelSpec(name=name, task=_guess_task(path), path=str(path.resolve()))
         if path.is_file() and path.suffix == ".gguf":
@@ -153,13 +172,14 @@ class ModelRegistry:
             + " (or a local model folder, or a HuggingFace hub id like org/name)"
         )
 
-    @staticmethod
-    def _read(spec_file: Path) -> ModelSpec:
-        spec = ModelSpec.from_json(json.loads(spec_file.read_text()))
-        path = Path(spec.path)
-        if not path.is_absolute():
-            path = spec_file.parent / path
-        return ModelSpec(**{**asdict(spec), "path": str(path.resolve())})
+
+def read_spec(spec_file: Path) -> ModelSpec:
+    """A spec file, with a relative `path` taken relative to the file's folder."""
+    spec = ModelSpec.from_json(json.loads(spec_file.read_text()))
+    path = Path(spec.path)
+    if not path.is_absolute():
+        path = spec_file.parent / path
+    return ModelSpec(**{**asdict(spec), "path": str(path.resolve())})
 
 
 def _guess_task(folder: Path) -> Task:

@@ -23,7 +23,8 @@ class TrainingBar:
     def update(self, progress) -> None:
         if self.bar is None:
             self.bar = tqdm(total=progress.total_steps, desc="fine-tune", unit="step",
-                            file=sys.stderr, dynamic_ncols=True, disable=None)
+                            file=sys.stderr, dynamic_ncols=True,
+                             mininterval=0.5 if sys.stderr.isatty() else 15)
         self.bar.total = progress.total_steps
         self.bar.n = progress.step
         postfix = {"epoch": f"{progress.epoch:.2f}"}

@@ -14,9 +14,12 @@ from engine.errors import LabelMismatchError
 from engine.evaluation import (
     METRICS_FILE,
     EvalParams,
+    assistant_token_mask,
     classification_metrics,
     cross_entropy,
+    dialogue_metrics,
     evaluate,
+    render_chat,
     rouge_l,
 )
 from engine.registry import ModelRegistry
@@ -128,6 +131,8 @@ def test_params_validate_themselves(tmp_path: Path) -> None:
         EvalParams(model="minilm", data="x.csv", device="gpu")
     with pytest.raises(ValueError, match="repeat"):
         EvalParams(model="minilm", data="x.csv", labels=("a", "a"))
+    with pytest.raises(ValueError, match="at least two"):
+        EvalParams(model="minilm", data="x.csv", labels=("a",))
     with pytest.raises(ValueError, match="model"):
         EvalParams(model=" ", data="x.csv")
     params = EvalParams(model="minilm", data=tmp_path / "x.csv", labels=(" a", "b "),
@@ -214,3 +219,97 @@ def test_classifier_eval_has_a_loss(tmp_path: Path, eval_settings: Settings, ran
     with pytest.raises(LabelMismatchError, match="zebra"):
         evaluate(EvalParams(model=random_head, data=bad, out_dir=tmp_path / "bad"),
                  settings=eval_settings)
+
+
+# ----------------------------------------------------------------------------- dialogue
+
+CHATML = ("{% for m in messages %}{{'<|im_start|>' + m['role'] + '\n' + m['content'] + "
+          "'<|im_end|>\n'}}{% endfor %}{% if add_generation_prompt %}"
+          "{{'<|im_start|>assistant\n'}}{% endif %}")
+WORDS = ["system", "user", "assistant", "be", "brief", "what", "is", "the", "capital", "of",
+         "france", "paris", "and", "germany", "berlin", "say", "hi", "hello", "there", "!", "?",
+         "."]
+CONVERSATIONS = [
+    [{"role": "user", "content": "what is the capital of france ?"},
+     {"role": "assistant", "content": "paris ."},
+     {"role": "user", "content": "and germany ?"},
+     {"role": "assistant", "content": "berlin ."}],
+    [{"role": "system", "content": "be brief ."},
+     {"role": "user", "content": "say hi"},
+     {"role": "assistant", "content": "hello there !"}],
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_chat_model(tmp_path_factory):
+    """A word-level ChatML tokenizer and a seeded 2-layer Llama, saved as a plain HF folder."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    vocab = {"<pad>": 0, "<|im_start|>": 1, "<|im_end|>": 2, "[UNK]": 3}
+    for word in WORDS:
+        vocab.setdefault(word, len(vocab))
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token="<pad>", bos_token="<|im_start|>",
+        eos_token="<|im_end|>", unk_token="[UNK]")
+    tokenizer.chat_template = CHATML
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=256, pad_token_id=0, bos_token_id=1,
+                         eos_token_id=2)
+    model = LlamaForCausalLM(config).eval()
+    folder = tmp_path_factory.mktemp("tiny-chat")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return model, tokenizer, folder
+
+
+def test_assistant_token_mask_marks_only_the_replies(tiny_chat_model) -> None:
+    _, tokenizer, _ = tiny_chat_model
+    ids, mask = assistant_token_mask(tokenizer, CONVERSATIONS[0])
+    rendered = render_chat(tokenizer, CONVERSATIONS[0])
+    assert ids == tokenizer(rendered, add_special_tokens=False)["input_ids"]
+    replies = tokenizer.decode([i for i, keep in zip(ids, mask) if keep])
+    assert replies.split() == ["paris", ".", "<|im_end|>", "berlin", ".", "<|im_end|>"]
+
+
+def test_dialogue_metrics_on_a_tiny_model(tiny_chat_model, tmp_path: Path) -> None:
+    import torch
+
+    model, tokenizer, _ = tiny_chat_model
+    params = EvalParams(model="tiny", data="x.jsonl", max_generations=1, max_new_tokens=4)
+    result = dialogue_metrics(model, tokenizer, CONVERSATIONS, params, tmp_path)
+    assert set(result) == {"n", "loss", "perplexity", "rouge_l", "plots"}
+    assert result["n"] == 2
+    assert result["perplexity"] == pytest.approx(math.exp(result["loss"]))
+    assert 0.0 <= result["rouge_l"] <= 1.0
+    lines = (tmp_path / "generations.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["reference"] == "berlin ."
+
+    # one conversation: the same loss as transformers computes with -100 outside the replies
+    ids, mask = assistant_token_mask(tokenizer, CONVERSATIONS[1])
+    labels = [i if keep else -100 for i, keep in zip(ids, mask)]
+    with torch.inference_mode():
+        expected = model(input_ids=torch.tensor([ids]), labels=torch.tensor([labels])).loss
+    single = dialogue_metrics(model, tokenizer, CONVERSATIONS[1:],
+                              EvalParams(model="tiny", data="x", max_generations=0), None)
+    assert single["loss"] == pytest.approx(float(expected), rel=1e-4)
+    assert single["rouge_l"] is None
+
+
+def test_dialogue_eval_dispatches_on_the_task(tiny_chat_model, tmp_path: Path,
+                                               eval_settings: Settings) -> None:
+    pytest.importorskip("engine.causal_lm")
+    _, _, folder = tiny_chat_model
+    data = write(tmp_path, "dialogue.jsonl", "".join(
+        json.dumps({"messages": c}) + "\n" for c in CONVERSATIONS))
+    result = evaluate(EvalParams(model=str(folder), data=data, device="cpu", max_generations=2,
+                                 max_new_tokens=4, out_dir=tmp_path / "out"),
+                      settings=eval_settings)
+    assert set(result) == {"n", "loss", "perplexity", "rouge_l", "plots"}
+    assert result["n"] == 2
+    assert json.loads((tmp_path / "out" / METRICS_FILE).read_text()) == result
