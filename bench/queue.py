@@ -31,17 +31,17 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [str(_HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
-import sqlalchemy as sa  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.pool import NullPool  # noqa: E402
-from sqlmodel import Session, select  # noqa: E402
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+from sqlmodel import Session, select
 
-from storage import queue  # noqa: E402
-from storage.accounts import get_or_create_workspace  # noqa: E402
-from storage.db import make_engine  # noqa: E402
-from storage.migrate import upgrade  # noqa: E402
-from storage.notify import JobWatcher  # noqa: E402
-from storage.tables import Job, JobCreate  # noqa: E402
+from storage import queue
+from storage.accounts import get_or_create_workspace
+from storage.db import make_engine
+from storage.migrate import upgrade
+from storage.notify import JobWatcher
+from storage.tables import Job, JobCreate
 
 
 def idle_worker(url: str, ready, stop) -> None:

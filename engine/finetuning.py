@@ -118,7 +118,7 @@ def _has_checkpoint(folder: Path) -> bool:
 def _trainer(params, model, tokenizer, data: PreparedData, out_dir: Path, device, batch_size: int,
              accumulation: int, progress, should_cancel):
     from peft import get_peft_model
-    from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
+    from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments
 
     from engine.training_data import collator_for
 
@@ -182,6 +182,8 @@ def _trainer(params, model, tokenizer, data: PreparedData, out_dir: Path, device
         compute_metrics=_classification_scores if params.task == "classify" else None,
         optimizers=(_optimizer(model, params), None), callbacks=callbacks,
     )
+    # Trainer prints its logs to stdout when its tqdm bar is off; stdout is for results (--json)
+    trainer.remove_callback(PrinterCallback)
     return trainer, cancel
 
 

@@ -79,8 +79,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="name of the new model (default: from the data file and method)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint of --name")
     p.add_argument("--merge", action="store_true", help="also write a merged copy for deployment")
+    p.add_argument("--queue", action="store_true", help="enqueue it for a worker instead of training here")
     _common(p, device=True)
     p.set_defaults(handler=commands.finetune)
+
+    p = sub.add_parser("jobs", help="the job queue, newest first")
+    p.add_argument("--limit", type=int, default=50)
+    _common(p)
+    p.set_defaults(handler=commands.jobs)
+
+    p = sub.add_parser("worker", help="run an engine worker (for example on a GPU machine)")
+    p.add_argument("--kinds", help="comma-separated job kinds to take (default: all)")
+    p.add_argument("--concurrency", type=int, default=1, help="general lanes (plus one for predictions)")
+    p.set_defaults(handler=commands.worker)
+
+    p = sub.add_parser("db", help="database maintenance")
+    db_sub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    up = db_sub.add_parser("upgrade", help="apply migrations (also done at start-up)")
+    up.set_defaults(handler=commands.db_upgrade)
     return parser
 
 

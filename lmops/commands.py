@@ -10,6 +10,7 @@ from pathlib import Path
 
 from engine.errors import EngineError
 from engine.settings import get_settings
+from lmops.wiring import local
 from lmops.output import fmt_score, print_json, print_table, shorten
 
 
@@ -44,9 +45,7 @@ def _labels(value: str | None) -> tuple[str, ...] | None:
 
 
 def models(args: argparse.Namespace) -> int:
-    from engine.registry import ModelRegistry
-
-    specs = ModelRegistry(get_settings().models_dir).list()
+    specs = local().registry.list()
     if args.json:
         print_json([s.to_json() for s in specs])
         return 0
@@ -63,7 +62,10 @@ def classify(args: argparse.Namespace) -> int:
     params = ClassifyParams(model=args.model, labels=_labels(args.labels), device=args.device,
                             batch_size=args.batch_size, quantize=args.fast)
     texts, rows, source = _classify_inputs(args)
-    predictions = engine.classify(texts, params, settings=get_settings())
+    ctx = local()
+    default = None if params.model or params.labels else _promoted(ctx, "classify")
+    predictions = engine.classify(texts, params, settings=ctx.settings, registry=ctx.registry,
+                                  default_model=default)
     if args.file and not args.json:
         out = Path(args.file + ".predictions.csv")
         _write_predictions(out, rows, predictions)
@@ -134,7 +136,8 @@ def evaluate(args: argparse.Namespace) -> int:
 
     params = EvalParams(model=args.model, data=args.data, labels=_labels(args.labels),
                         device=args.device, out_dir=Path(args.out) if args.out else None)
-    metrics = engine.evaluate(params, settings=get_settings())
+    ctx = local()
+    metrics = engine.evaluate(params, settings=ctx.settings, registry=ctx.registry)
     if args.json:
         print_json(metrics)
         return 0
@@ -165,11 +168,15 @@ def finetune(args: argparse.Namespace) -> int:
         max_length=args.max_length, max_steps=args.max_steps,
         gradient_checkpointing=args.gradient_checkpointing, name=args.name, resume=args.resume,
         merge=args.merge, device=args.device)
+    ctx = local()
+    if args.queue:
+        return _enqueue(ctx, "finetune", params.to_json(), args.json)
     from engine.finetuning import finetune as run_finetune
     from lmops.progress import TrainingBar
 
     with TrainingBar() as bar:
-        result = run_finetune(params, settings=get_settings(), progress=bar.update)
+        result = run_finetune(params, settings=ctx.settings, registry=ctx.registry,
+                              progress=bar.update)
     if args.json:
         print_json(result.to_json())
         return 0
@@ -177,3 +184,87 @@ def finetune(args: argparse.Namespace) -> int:
     print(f"trained in {result.train_seconds:.0f} s ({result.samples_per_second:.1f} samples/s)")
     _print_metrics(result.metrics)
     return 0
+
+
+def _promoted(ctx, task: str) -> str | None:
+    from storage.db import session_scope
+    from storage.registry import get_promoted_model
+
+    with session_scope(ctx.db) as session:
+        model = get_promoted_model(session=session, workspace_id=ctx.workspace_id, task=task)
+    return model.name if model else None
+
+
+def _enqueue(ctx, kind: str, params: dict, as_json: bool) -> int:
+    from storage.db import session_scope
+    from storage.queue import enqueue
+    from storage.tables.jobs import JobCreate, default_priority
+
+    from engine.jobs import get_kind
+
+    get_kind(kind).build(params)  # refuse bad params now, not in the worker
+    with session_scope(ctx.db) as session:
+        job = enqueue(session=session, job_in=JobCreate(
+            workspace_id=ctx.workspace_id, kind=kind, params=params, priority=default_priority(kind),
+            user_id="cli"))
+        data = job.to_json()
+    if as_json:
+        print_json(data)
+    else:
+        print(f"queued job {data['id']} ({kind}); follow it with `lmops jobs`")
+    return 0
+
+
+def jobs(args: argparse.Namespace) -> int:
+    from storage.db import session_scope
+    from storage.queue import list_jobs
+
+    ctx = local()
+    with session_scope(ctx.db) as session:
+        rows = [j.to_json() for j in list_jobs(session=session, workspace_id=ctx.workspace_id,
+                                               limit=args.limit)]
+    if args.json:
+        print_json([{k: r[k] for k in ("id", "kind", "status", "attempts", "progress", "error", "created")}
+                    for r in rows])
+        return 0
+    table = [(r["id"], r["kind"], r["status"], r["attempts"], _progress_text(r["progress"]),
+              shorten(r["error"] or "", 40), r["created"]) for r in rows]
+    print_table(table, ["id", "kind", "status", "attempts", "progress", "error", "created"])
+    return 0
+
+
+def _progress_text(progress: dict) -> str:
+    if progress.get("total_steps"):
+        return f"{progress.get('step', 0)}/{progress['total_steps']}"
+    return ""
+
+
+def worker(args: argparse.Namespace) -> int:
+    from engine.worker import Worker, WorkerConfig
+
+    kinds = tuple(k.strip() for k in args.kinds.split(",")) if args.kinds else None
+    config = WorkerConfig(kinds=kinds, concurrency=args.concurrency)
+    ctx = local()
+    logging.getLogger("engine").setLevel(logging.INFO)
+    print(f"worker {config.worker_id} on {_safe_url(ctx.settings.database_url)}; Ctrl-C to stop",
+          file=sys.stderr)
+    Worker(ctx.settings, config, db=ctx.db).run()
+    return 0
+
+
+def db_upgrade(args: argparse.Namespace) -> int:
+    from lmops.wiring import upgrade_if_needed
+
+    settings = get_settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    changed = upgrade_if_needed(settings.database_url)
+    print(("upgraded " if changed else "already up to date: ") + _safe_url(settings.database_url),
+          file=sys.stderr)
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password, for logs."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,264 @@
+"""The engine worker: claims jobs from the storage queue and runs them through the engine.
+
+This is the only engine module that imports `storage`. A worker runs `concurrency` general
+lanes plus one prediction lane (classify, chat), so predictions are answered while a fine-tune
+runs. Each running job has a heartbeat thread; when the heartbeat says the job was cancelled
+(or taken away), or the worker is asked to stop (SIGTERM), the job's `should_cancel` turns true
+and the engine stops at its next step: a cancelled job ends `cancelled`, a job stopped by a
+shutdown is checkpointed and handed back to the queue for another worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.errors import CancelledError, EngineError
+from engine.jobs import KINDS, JobContext, get_kind
+from engine.registry import ModelRegistry, ModelSpec
+from engine.settings import Settings
+from storage import queue
+from storage.db import make_engine, session_scope
+from storage.notify import JobWatcher
+from storage.registry import list_models, register_model
+from storage.retry import RetryPolicy
+from storage.tables.assets import RegisteredModelCreate
+
+log = logging.getLogger(__name__)
+PREDICTION_KINDS = ("classify", "chat")
+
+
+class StorageCatalog:
+    """The fine-tuned models of one workspace, recorded in the database."""
+
+    def __init__(self, db, workspace_id: int, *, creator: str | None = None, job_id: int | None = None):
+        self.db, self.workspace_id, self.creator, self.job_id = db, workspace_id, creator, job_id
+
+    def list(self) -> list[ModelSpec]:
+        with session_scope(self.db) as session:
+            rows = list_models(session=session, workspace_id=self.workspace_id)
+        return [ModelSpec(name=r.name, task=r.task, path=r.path, base=r.base, method=r.method,
+                          labels=r.labels, metrics=r.metrics or {},
+                          created=r.created_at.isoformat() if r.created_at else None) for r in rows]
+
+    def register(self, spec: ModelSpec) -> ModelSpec:
+        with session_scope(self.db) as session:
+            register_model(session=session, model_in=RegisteredModelCreate(
+                workspace_id=self.workspace_id, name=spec.name, task=spec.task, base=spec.base,
+                method=spec.method, path=spec.path, labels=spec.labels, metrics=spec.metrics,
+                creator=self.creator, job_id=self.job_id))
+        return spec
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    kinds: tuple[str, ...] | None = None
+    concurrency: int = 1
+    heartbeat_interval: float = 2.0
+    progress_interval: float = 2.0
+    poll_interval: float = 1.0
+    prediction_lane: bool = True
+    prefer_finetunes: bool | None = None  # None: when a CUDA device is present
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {self.concurrency}")
+        if self.kinds is not None:
+            unknown = [k for k in self.kinds if k not in KINDS]
+            if unknown:
+                raise ValueError(f"unknown job kinds: {', '.join(unknown)} (known: {', '.join(KINDS)})")
+
+
+class Worker:
+    def __init__(self, settings: Settings, config: WorkerConfig | None = None, db=None) -> None:
+        self.settings = settings
+        self.config = config or WorkerConfig()
+        self.db = db or make_engine(settings.database_url)
+        self.stop = threading.Event()
+        self.wake = threading.Condition()
+        self.shutting_down = False
+        self.jobs_done = 0
+
+    # ------------------------------------------------------------------ lifecycle
+    def run(self, *, install_signals: bool = True) -> None:
+        """Work until `stop` is set (SIGTERM/SIGINT set it when `install_signals`)."""
+        if install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self.shutdown())
+        watcher = JobWatcher(self.settings.database_url, lambda _event: self._notify())
+        watcher.start()
+        lanes = [threading.Thread(target=self._lane, args=(self.config.kinds,), daemon=True,
+                                  name=f"lane-{i}") for i in range(self.config.concurrency)]
+        predictions = self._prediction_kinds()
+        if predictions:
+            lanes.append(threading.Thread(target=self._lane, args=(predictions,), daemon=True,
+                                          name="lane-predict"))
+        lanes.append(threading.Thread(target=self._janitor, daemon=True, name="janitor"))
+        log.info("worker %s: %d lanes, kinds %s", self.config.worker_id, len(lanes) - 1,
+                 ",".join(self.config.kinds or KINDS))
+        for t in lanes:
+            t.start()
+        try:
+            while not self.stop.wait(0.5):
+                pass
+        finally:
+            self._notify()
+            for t in lanes:
+                t.join(timeout=120)
+            watcher.stop()
+
+    def shutdown(self) -> None:
+        self.shutting_down = True
+        self.stop.set()
+        self._notify()
+
+    def _notify(self) -> None:
+        with self.wake:
+            self.wake.notify_all()
+
+    def _prediction_kinds(self) -> tuple[str, ...] | None:
+        if not self.config.prediction_lane:
+            return None
+        allowed = self.config.kinds or tuple(KINDS)
+        kinds = tuple(k for k in PREDICTION_KINDS if k in allowed)
+        return kinds or None
+
+    def _prefer(self) -> list[str] | None:
+        prefer = self.config.prefer_finetunes
+        if prefer is None:
+            import torch
+
+            prefer = torch.cuda.is_available()
+        return ["finetune"] if prefer else None
+
+    # ------------------------------------------------------------------ lanes
+    def _lane(self, kinds: tuple[str, ...] | None) -> None:
+        prefer = self._prefer()
+        while not self.stop.is_set():
+            try:
+                with session_scope(self.db) as session:
+                    job = queue.claim(session=session, worker_id=self.config.worker_id,
+                                      kinds=list(kinds) if kinds else None, prefer_kinds=prefer)
+            except Exception:  # a database hiccup must not kill the lane
+                log.exception("claim failed")
+                job = None
+            if job is None:
+                with self.wake:
+                    self.wake.wait(self.config.poll_interval)
+                continue
+            self.execute(job.id, job.kind, job.params, job.workspace_id, job.user_id)
+
+    def _janitor(self) -> None:
+        timeout = self.settings.lmops_heartbeat_timeout
+        while not self.stop.wait(max(timeout / 3, 0.2)):
+            try:
+                with session_scope(self.db) as session:
+                    requeued = queue.requeue_stalled(session=session, timeout_seconds=timeout)
+                if requeued:
+                    log.warning("requeued stalled jobs %s", requeued)
+                    self._notify()
+            except Exception:
+                log.exception("requeue of stalled jobs failed")
+
+    # ------------------------------------------------------------------ one job
+    def execute(self, job_id: int, kind_name: str, raw_params: dict[str, Any], workspace_id: int,
+                user_id: str | None = None) -> None:
+        state = _RunState()
+        beat = threading.Thread(target=self._heartbeat, args=(job_id, state), daemon=True)
+        beat.start()
+        try:
+            kind = get_kind(kind_name)
+            params = kind.build(raw_params)
+        except (EngineError, ValueError, TypeError) as exc:
+            state.done.set()
+            self._finish(job_id, error=f"bad job: {exc}", retry=False)
+            return
+        catalog = StorageCatalog(self.db, workspace_id, creator=user_id, job_id=job_id)
+        ctx = JobContext(
+            settings=self.settings, registry=ModelRegistry(catalog=catalog), job_id=job_id,
+            progress=self._progress_writer(job_id, state),
+            should_cancel=lambda: state.stop_reason is not None or self.shutting_down)
+        started = time.monotonic()
+        try:
+            result = kind.run(params, ctx)
+        except CancelledError:
+            state.done.set()
+            self._stopped(job_id, state)
+            return
+        except EngineError as exc:  # our own errors: bad input, unknown model... no retry
+            state.done.set()
+            self._finish(job_id, error=str(exc), retry=False)
+            return
+        except Exception as exc:
+            state.done.set()
+            log.error("job %s failed:\n%s", job_id, traceback.format_exc())
+            self._finish(job_id, error=f"{type(exc).__name__}: {exc}", retry=True)
+            return
+        state.done.set()
+        log.info("job %s (%s) succeeded in %.1fs", job_id, kind_name, time.monotonic() - started)
+        self._finish(job_id, result=result)
+
+    def _heartbeat(self, job_id: int, state: _RunState) -> None:
+        while not state.done.wait(self.config.heartbeat_interval):
+            try:
+                with session_scope(self.db) as session:
+                    alive = queue.heartbeat(session=session, job_id=job_id, worker_id=self.config.worker_id)
+            except Exception:
+                log.exception("heartbeat failed")
+                continue
+            if not alive and state.stop_reason is None:
+                state.stop_reason = "cancel"
+
+    def _progress_writer(self, job_id: int, state: _RunState) -> Callable[[dict[str, Any]], None]:
+        last = [0.0]
+
+        def write(progress: dict[str, Any]) -> None:
+            now = time.monotonic()
+            final = progress.get("step") is not None and progress.get("step") == progress.get("total_steps")
+            if now - last[0] < self.config.progress_interval and not final:
+                return
+            last[0] = now
+            with session_scope(self.db) as session:
+                alive = queue.set_progress(session=session, job_id=job_id,
+                                           worker_id=self.config.worker_id, progress=progress)
+            if not alive and state.stop_reason is None:
+                state.stop_reason = "cancel"
+
+        return write
+
+    def _stopped(self, job_id: int, state: _RunState) -> None:
+        with session_scope(self.db) as session:
+            if self.shutting_down and state.stop_reason is None:
+                queue.release(session=session, job_id=job_id, worker_id=self.config.worker_id)
+                log.info("job %s handed back to the queue (shutdown)", job_id)
+            else:
+                queue.mark_cancelled(session=session, job_id=job_id, worker_id=self.config.worker_id)
+                log.info("job %s cancelled", job_id)
+
+    def _finish(self, job_id: int, *, result: dict[str, Any] | None = None, error: str | None = None,
+                retry: bool = False) -> None:
+        with session_scope(self.db) as session:
+            if error is None:
+                queue.finish(session=session, job_id=job_id, worker_id=self.config.worker_id,
+                             result=result or {})
+            else:
+                queue.fail(session=session, job_id=job_id, worker_id=self.config.worker_id,
+                           error=error[:4000], policy=self.config.retry, retry=retry)
+        self.jobs_done += 1
+
+
+class _RunState:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.stop_reason: str | None = None

@@ -1,0 +1,111 @@
+"""The jobs table: the durable queue shared by the bot, the CLI and the workers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field
+
+from storage.columns import Base, UTCDateTime, created_field, json_field, time_field, utcnow
+
+
+class JobStatus(StrEnum):
+    TODO = "todo"
+    DOING = "doing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+# Lower runs first: a prediction never waits behind an evaluation or a fine-tune.
+PRIORITY_PREDICTION = 0
+PRIORITY_EVALUATION = 10
+PRIORITY_FINETUNE = 20
+PRIORITY_OTHER = 30
+_KIND_PRIORITY = {
+    "classify": PRIORITY_PREDICTION,
+    "chat": PRIORITY_PREDICTION,
+    "evaluate": PRIORITY_EVALUATION,
+    "finetune": PRIORITY_FINETUNE,
+}
+DEFAULT_MAX_ATTEMPTS = 3
+
+
+def default_priority(kind: str) -> int:
+    """The priority of a job kind: predictions 0 < evaluations 10 < fine-tunes 20 < others 30."""
+    return _KIND_PRIORITY.get(kind, PRIORITY_OTHER)
+
+
+class JobBase(Base):
+    kind: str = Field(index=True)
+    params: dict[str, Any] = json_field(dict)
+    priority: int = PRIORITY_OTHER
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    idempotency_key: str | None = Field(default=None, unique=True)
+    # Slack routing: where the bot's reporter posts progress and results.
+    team_id: str | None = None
+    channel_id: str | None = None
+    user_id: str | None = None
+    thread_ts: str | None = None
+    status_ts: str | None = None
+    response_url: str | None = None
+
+
+class JobCreate(JobBase):
+    """A job to enqueue. `priority` None means the kind's default; `run_after` None means now."""
+
+    workspace_id: int
+    priority: int | None = None  # type: ignore[assignment]
+    run_after: datetime | None = None
+
+    def model_post_init(self, context: Any) -> None:
+        if not self.kind:
+            raise ValueError("a job needs a kind")
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
+
+
+class Job(JobBase, table=True):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        sa.Index("ix_jobs_claim", "status", "priority", "id"),
+        sa.CheckConstraint(
+            "status IN ('todo', 'doing', 'succeeded', 'failed', 'cancelled')", name="status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
+    status: str = JobStatus.TODO.value
+    attempts: int = 0
+    worker_id: str | None = None
+    heartbeat_at: datetime | None = time_field()
+    run_after: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    progress: dict[str, Any] = json_field(dict)
+    result: dict[str, Any] | None = json_field(None)
+    error: str | None = Field(default=None, sa_type=sa.Text)
+    cancel_requested: bool = False
+    created_at: datetime = created_field()
+    started_at: datetime | None = time_field()
+    finished_at: datetime | None = time_field()
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    # Bumped on every change, in commit order on SQLite: the cursor of the polling watcher.
+    change_seq: int = Field(default=0, index=True)
+
+    def to_json(self) -> dict[str, Any]:
+        """The `lmops jobs --json` shape (plus a few routing-free extras)."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "status": self.status,
+            "attempts": self.attempts,
+            "progress": self.progress or {},
+            "error": self.error,
+            "created": self.created_at.isoformat() if self.created_at else None,
+            "priority": self.priority,
+            "result": self.result,
+        }
