@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from engine.errors import CancelledError, EngineError
+from engine.errors import CancelledError
 from engine.jobs import ChatJob, ClassifyJob, JobContext, NoopParams
 
 
@@ -20,7 +20,7 @@ def run_noop(params: NoopParams, ctx: JobContext) -> dict[str, Any]:
     if not params.steps and params.sleep:
         time.sleep(params.sleep)
     if params.fail:
-        raise EngineError("this no-op job was asked to fail")
+        raise RuntimeError("this no-op job was asked to fail")
     return {"ok": True}
 
 
@@ -60,7 +60,8 @@ def run_finetune(params: Any, ctx: JobContext) -> dict[str, Any]:
 
     out = ctx.artifacts / "finetune"
     checkpoints = out / "checkpoints"
-    resume = checkpoints.is_dir() and any(checkpoints.glob("checkpoint-*"))
+    steps = [int(p.name.split("-")[-1]) for p in checkpoints.glob("checkpoint-*") if p.name[11:].isdigit()]
+    resume = bool(steps)
     # a fixed name, so a resumed run registers the same model
     name = params.name or f"{Path(params.data).stem[:24]}-{params.method}-job{ctx.job_id}"
     params = replace(params, resume=resume or params.resume, name=name)
@@ -70,4 +71,4 @@ def run_finetune(params: Any, ctx: JobContext) -> dict[str, Any]:
 
     result = finetune(params, settings=ctx.settings, registry=ctx.registry, progress=report,
                       should_cancel=ctx.should_cancel, output_dir=out)
-    return result.to_json()
+    return {**result.to_json(), "resumed_from_step": max(steps) if steps else None}

@@ -22,7 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.errors import CancelledError, EngineError
+from engine.errors import (
+    CancelledError,
+    DataError,
+    EngineError,
+    NoClassifierError,
+    UnknownModelError,
+)
 from engine.jobs import KINDS, JobContext, get_kind
 from engine.registry import ModelRegistry, ModelSpec
 from engine.settings import Settings
@@ -35,6 +41,7 @@ from storage.tables.assets import RegisteredModelCreate
 
 log = logging.getLogger(__name__)
 PREDICTION_KINDS = ("classify", "chat")
+PERMANENT_ERRORS = (DataError, UnknownModelError, NoClassifierError, ValueError)
 
 
 class StorageCatalog:
@@ -196,14 +203,15 @@ class Worker:
             state.done.set()
             self._stopped(job_id, state)
             return
-        except EngineError as exc:  # our own errors: bad input, unknown model... no retry
+        except PERMANENT_ERRORS as exc:  # bad input won't get better by retrying
             state.done.set()
             self._finish(job_id, error=str(exc), retry=False)
             return
         except Exception as exc:
             state.done.set()
             log.error("job %s failed:\n%s", job_id, traceback.format_exc())
-            self._finish(job_id, error=f"{type(exc).__name__}: {exc}", retry=True)
+            message = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
+            self._finish(job_id, error=message, retry=True)
             return
         state.done.set()
         log.info("job %s (%s) succeeded in %.1fs", job_id, kind_name, time.monotonic() - started)

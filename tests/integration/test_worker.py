@@ -1,0 +1,147 @@
+"""The worker against a real queue: every job once, retries, cancel, SIGTERM hand-back, and a
+SIGKILLed fine-tune that another worker resumes from its checkpoint."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.settings import get_settings
+from engine.worker import Worker, WorkerConfig
+from storage import migrate, queue
+from storage.accounts import get_local_workspace
+from storage.db import make_engine, session_scope
+from storage.retry import RetryPolicy
+from storage.tables.jobs import JobCreate
+
+ROWS = "\n".join(["text,label"] + [f"refund my invoice number {i},billing" for i in range(12)]
+                 + [f"the app crashes on screen {i},bug" for i in range(12)]) + "\n"
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("LMOPS_HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    settings = get_settings()
+    migrate.upgrade(settings.database_url)
+    return settings
+
+
+def enqueue(settings, kind: str, params: dict, **extra) -> int:
+    db = make_engine(settings.database_url)
+    with session_scope(db) as session:
+        ws = get_local_workspace(session=session).id
+        return queue.enqueue(session=session, job_in=JobCreate(workspace_id=ws, kind=kind, params=params,
+                                                                **extra)).id
+
+
+def job(settings, job_id: int):
+    with session_scope(make_engine(settings.database_url)) as session:
+        return queue.get_job(session=session, job_id=job_id)
+
+
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("timed out waiting")
+
+
+def run_worker(settings, **config) -> tuple[Worker, threading.Thread]:
+    worker = Worker(settings, WorkerConfig(prefer_finetunes=False, poll_interval=0.2,
+                                           heartbeat_interval=0.2, progress_interval=0.1, **config))
+    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    return worker, thread
+
+
+def test_jobs_run_once_failures_retry_then_fail_and_others_continue(home):
+    ok = [enqueue(home, "noop", {}) for _ in range(20)]
+    bad = enqueue(home, "noop", {"fail": True}, max_attempts=2)
+    worker, thread = run_worker(home, retry=RetryPolicy(max_attempts=2, base_delay=0.1, max_delay=0.1))
+    try:
+        wait_for(lambda: job(home, bad).status == "failed", timeout=30)
+        wait_for(lambda: all(job(home, j).status == "succeeded" for j in ok), timeout=30)
+    finally:
+        worker.shutdown()
+        thread.join(10)
+    failed = job(home, bad)
+    assert failed.attempts == 2 and "asked to fail" in failed.error
+    assert all(job(home, j).attempts == 1 for j in ok)
+
+
+def test_bad_params_fail_at_once_with_the_reason(home):
+    bad = enqueue(home, "noop", {"sleep": -1})
+    worker, thread = run_worker(home)
+    try:
+        wait_for(lambda: job(home, bad).status == "failed", timeout=20)
+    finally:
+        worker.shutdown()
+        thread.join(10)
+    assert job(home, bad).attempts == 1 and "negative" in job(home, bad).error
+
+
+def test_cancel_stops_a_running_job_at_its_next_step(home):
+    long = enqueue(home, "noop", {"sleep": 30, "steps": 300})
+    worker, thread = run_worker(home)
+    try:
+        wait_for(lambda: job(home, long).status == "doing")
+        with session_scope(make_engine(home.database_url)) as session:
+            queue.request_cancel(session=session, job_id=long)
+        wait_for(lambda: job(home, long).status == "cancelled", timeout=10)
+    finally:
+        worker.shutdown()
+        thread.join(10)
+
+
+def test_shutdown_hands_the_running_job_back(home):
+    long = enqueue(home, "noop", {"sleep": 30, "steps": 300})
+    worker, thread = run_worker(home)
+    wait_for(lambda: job(home, long).status == "doing")
+    worker.shutdown()
+    thread.join(10)
+    back = job(home, long)
+    assert back.status == "todo" and back.worker_id is None
+
+
+def lmops_worker(env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "lmops.cli", "worker"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+def test_sigkilled_finetune_is_requeued_and_resumes_from_its_checkpoint(home, tmp_path):
+    data = tmp_path / "tickets.csv"
+    data.write_text(ROWS, encoding="utf-8")
+    job_id = enqueue(home, "finetune", {"data": str(data), "max_steps": 12, "save_steps": 2,
+                                        "eval_steps": 2, "batch_size": 4, "max_length": 16,
+                                        "early_stopping_patience": None, "name": "killed"})
+    env = {**os.environ, "LMOPS_HOME": str(home.home), "LMOPS_HEARTBEAT_TIMEOUT": "3"}
+    first = lmops_worker(env)
+    try:
+        wait_for(lambda: (job(home, job_id).progress or {}).get("step", 0) >= 5, timeout=240, interval=0.2)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    assert job(home, job_id).status == "doing"  # the dead worker still holds it
+    second = lmops_worker(env)
+    try:
+        done = wait_for(lambda: job(home, job_id).status in ("succeeded", "failed") and job(home, job_id),
+                        timeout=300, interval=0.5)
+    finally:
+        second.terminate()
+        second.wait(30)
+    assert done.status == "succeeded", done.error
+    assert done.attempts == 2
+    assert done.result["resumed_from_step"] >= 4
+    assert done.result["name"] == "killed"
