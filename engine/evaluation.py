@@ -113,7 +113,7 @@ def evaluate(
     spec = registry.resolve(params.model)
     out_dir = params.out_dir or _default_out_dir(settings.artifacts, spec.name)
     if spec.task == "chat":
-        metrics = _evaluate_dialogue(spec, params, out_dir, settings)
+        metrics = _evaluate_dialogue(spec, params, out_dir, settings, registry)
     else:
         metrics = _evaluate_classification(spec, params, out_dir, settings, registry)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -295,7 +295,7 @@ Messages = list[dict[str, str]]
 
 
 def _evaluate_dialogue(
-    spec: ModelSpec, params: EvalParams, out_dir: Path, settings: Settings
+    spec: ModelSpec, params: EvalParams, out_dir: Path, settings: Settings, registry: ModelRegistry
 ) -> dict[str, Any]:
     from engine.causal_lm import load_causal_lm
 
@@ -304,7 +304,8 @@ def _evaluate_dialogue(
     if not conversations:
         raise DataError(f"{data.source}: no conversation has a non-empty assistant reply after "
                         "another message, so there is nothing to score")
-    model, tokenizer = load_causal_lm(spec, device=params.device, cache_dir=settings.cache_dir)
+    model, tokenizer = load_causal_lm(spec, device=params.device, cache_dir=settings.cache_dir,
+                                      registry=registry)
     return dialogue_metrics(model, tokenizer, conversations, params, out_dir)
 
 
@@ -418,6 +419,7 @@ def _assistant_loss(model, tokenizer, conversations: Sequence[Messages], batch_s
                 keep = torch.tensor(row_mask, dtype=torch.bool)
                 targets[row, : len(row_ids)] = torch.where(keep, torch.tensor(row_ids), -100)
             logits = model(input_ids=ids.to(device), attention_mask=attention.to(device)).logits
+            logits = logits[:, -width:]  # prompt-tuning adapters prepend virtual tokens
             shifted = targets[:, 1:].to(device)
             losses = torch.nn.functional.cross_entropy(
                 logits[:, :-1].float().transpose(1, 2), shifted, ignore_index=-100,

@@ -1,9 +1,9 @@
 """Learning quickly that a job changed: PostgreSQL LISTEN/NOTIFY, or a cheap poll on SQLite.
 
 Every queue function that changes a job calls `notify_job_changed` in its own transaction. On
-PostgreSQL that is a `NOTIFY lmops_jobs` delivered at commit; on SQLite it does nothing and
-the watcher polls the jobs' `change_seq` (bumped on every change, in commit order) instead,
-and changes to one job between two polls arrive as one event with the latest status.
+PostgreSQL that is a `NOTIFY "lmops_jobs.<schema>"` delivered at commit; on SQLite it does
+nothing and the watcher polls the jobs' `change_seq` (bumped on every change, in commit order)
+instead, and changes to one job between two polls arrive as one event with the latest status.
 Heartbeats are not changes.
 
     def on_change(event: JobEvent) -> None:
@@ -31,6 +31,9 @@ from storage.db import is_postgres, make_engine
 log = logging.getLogger(__name__)
 
 CHANNEL = "lmops_jobs"
+# One channel per schema (`lmops_jobs.public`): deployments or test runs that share a database
+# in separate schemas don't hear each other. Computed by the database on both sides.
+_CHANNEL_SQL = sa.func.left(sa.literal(CHANNEL + ".") + sa.func.current_schema(), 63)
 POLL_INTERVAL = 0.1
 
 
@@ -57,7 +60,7 @@ def notify_job_changed(session: Session, events: list[JobEvent]) -> None:
     if not events or not is_postgres(session):
         return
     for event in events:
-        session.execute(sa.select(sa.func.pg_notify(CHANNEL, event.to_payload())))
+        session.execute(sa.select(sa.func.pg_notify(_CHANNEL_SQL, event.to_payload())))
 
 
 Callback = Callable[[JobEvent], None]
@@ -125,13 +128,16 @@ def _deliver(callback: Callback, event: JobEvent) -> None:
 def _listen(url: sa.URL, callback: Callback, stop: threading.Event, wait: float,
             ready: threading.Event | None) -> None:
     import psycopg  # only PostgreSQL users need it
+    from psycopg import sql
 
     conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
     backoff = 0.5
     while not stop.is_set():
         try:
             with psycopg.connect(conninfo, autocommit=True) as conn:
-                conn.execute(f"LISTEN {CHANNEL}")
+                channel = conn.execute(f"SELECT left('{CHANNEL}.' || current_schema(), 63)") \
+                    .fetchone()[0]
+                conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                 if ready is not None:
                     ready.set()
                 backoff = 0.5

@@ -15,22 +15,18 @@ that changes a job commits, bumps `updated_at`/`change_seq` and notifies watcher
 None or False) when the job is no longer its own: a stalled job may have moved on.
 
 On PostgreSQL the database clock is used for every queue timestamp, so workers on several
-machines agree on `run_after` and heartbeat age.
+machines agree on `run_after` and heartbeat age. The statements live in `storage.queue_sql`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
+from storage import queue_sql as sql
 from storage._rows import read_only
-from storage.columns import UTCDateTime, utcnow
 from storage.db import begin_immediate, is_postgres
 from storage.errors import Conflict, NotFound
 from storage.notify import JobEvent, notify_job_changed
@@ -38,60 +34,12 @@ from storage.retry import RetryPolicy
 from storage.tables.jobs import FINAL_STATUSES, Job, JobCreate, JobStatus, default_priority
 
 DEFAULT_RETRY = RetryPolicy()
-TODO, DOING = JobStatus.TODO.value, JobStatus.DOING.value
-_ORM = {"synchronize_session": False, "populate_existing": True}
-_COLUMNS = Job.__table__.c
-
-# The hot statements (enqueue, claim, heartbeat, progress, finish) are built once per shape
-# with bind parameters, so SQLAlchemy reuses their compiled form: it halves their CPU cost.
-# `now` is the database clock on PostgreSQL and a bound parameter (this process's clock) on
-# SQLite; `_params` adds it.
-_LATEST = aliased(Job, name="latest")
-_TODO = aliased(Job, name="todo")
-# Read under the write lock on SQLite, so `change_seq` follows commit order there.
-_NEXT_SEQ = sa.select(sa.func.coalesce(sa.func.max(_LATEST.change_seq), 0) + 1).scalar_subquery()
-
-
-def _now_expr(pg: bool) -> Any:
-    return sa.func.now() if pg else sa.bindparam("now", type_=UTCDateTime())
-
-
-def _params(pg: bool, **params: Any) -> dict[str, Any]:
-    return params if pg else {**params, "now": utcnow()}
-
-
-def _now(session: Session) -> Any:
-    """The current time as a SQL value (for the statements built per call)."""
-    return _later(session, 0)
-
-
-def _later(session: Session, seconds: float) -> Any:
-    if is_postgres(session):
-        return sa.func.now() + timedelta(seconds=seconds) if seconds else sa.func.now()
-    return sa.literal(utcnow() + timedelta(seconds=seconds), UTCDateTime())
-
-
-def _touched(session: Session) -> dict[str, Any]:
-    return {"updated_at": _now(session), "change_seq": _NEXT_SEQ}
+TODO, DOING = sql.TODO, sql.DOING
 
 
 def _changed(session: Session, jobs: list[Job]) -> None:
     notify_job_changed(session, [JobEvent(j.id, j.status, j.kind) for j in jobs])
     session.commit()
-
-
-def _owned(stmt):
-    return stmt.where(Job.id == sa.bindparam("job_id"), Job.worker_id == sa.bindparam("owner"),
-                      Job.status == DOING)
-
-
-@cache
-def _owned_update_stmt(pg: bool, set_names: tuple[str, ...], now_names: tuple[str, ...]):
-    now = _now_expr(pg)
-    values = {name: sa.bindparam(f"v_{name}", type_=_COLUMNS[name].type) for name in set_names}
-    values.update({name: now for name in (*now_names, "updated_at")}, change_seq=_NEXT_SEQ)
-    return (_owned(sa.update(Job)).values(**values).returning(Job)
-            .execution_options(**_ORM))
 
 
 def _set_owned(session: Session, job_id: int, owner: str, now_names: tuple[str, ...] = (),
@@ -100,8 +48,9 @@ def _set_owned(session: Session, job_id: int, owner: str, now_names: tuple[str, 
     does not run it (any more)."""
     begin_immediate(session)
     pg = is_postgres(session)
-    stmt = _owned_update_stmt(pg, tuple(values), now_names)
-    params = _params(pg, job_id=job_id, owner=owner, **{f"v_{k}": v for k, v in values.items()})
+    stmt = sql.owned_update_stmt(pg, tuple(values), now_names)
+    bound = {f"v_{name}": value for name, value in values.items()}
+    params = sql.with_now(pg, job_id=job_id, owner=owner, **bound)
     job = session.execute(stmt, params).scalar_one_or_none()
     _changed(session, [job] if job else [])
     return job
@@ -112,23 +61,11 @@ def _update_owned(session: Session, job_id: int, owner: str, **values: Any) -> J
     begin_immediate(session)
     stmt = (sa.update(Job)
             .where(Job.id == job_id, Job.worker_id == owner, Job.status == DOING)
-            .values(**values, **_touched(session))
-            .returning(Job).execution_options(**_ORM))
+            .values(**values, **sql.touched(session))
+            .returning(Job).execution_options(**sql.ORM_RETURNING))
     job = session.execute(stmt).scalar_one_or_none()
     _changed(session, [job] if job else [])
     return job
-
-
-@cache
-def _insert_stmt(pg: bool, idempotent: bool, delayed: bool):
-    now = _now_expr(pg)
-    stamps = {"created_at": now, "updated_at": now, "change_seq": _NEXT_SEQ}
-    if not delayed:
-        stamps["run_after"] = now
-    stmt = (postgresql.insert if pg else sqlite.insert)(Job).values(**stamps)
-    if idempotent:
-        stmt = stmt.on_conflict_do_nothing(index_elements=["idempotency_key"])
-    return stmt.returning(Job).execution_options(**_ORM)
 
 
 def enqueue(*, session: Session, job_in: JobCreate) -> Job:
@@ -143,9 +80,9 @@ def enqueue(*, session: Session, job_in: JobCreate) -> Job:
                   else job_in.priority)
     if job_in.run_after is not None:
         values["run_after"] = job_in.run_after
-    stmt = _insert_stmt(pg, job_in.idempotency_key is not None, job_in.run_after is not None)
+    stmt = sql.insert_stmt(pg, job_in.idempotency_key is not None, job_in.run_after is not None)
     try:
-        created = session.execute(stmt, _params(pg, **values)).scalar_one_or_none()
+        created = session.execute(stmt, sql.with_now(pg, **values)).scalar_one_or_none()
     except sa.exc.IntegrityError as exc:
         session.rollback()
         raise NotFound(f"no workspace {job_in.workspace_id}") from exc
@@ -161,25 +98,6 @@ def enqueue(*, session: Session, job_in: JobCreate) -> Job:
     return existing
 
 
-@cache
-def _claim_stmt(pg: bool, by_kind: bool, prefer: bool):
-    now = _now_expr(pg)
-    pick = sa.select(_TODO.id).where(_TODO.status == TODO, _TODO.run_after <= now)
-    if by_kind:
-        pick = pick.where(_TODO.kind.in_(sa.bindparam("kinds", expanding=True)))
-    order: list[Any] = []
-    if prefer:
-        order.append(sa.case((_TODO.kind.in_(sa.bindparam("prefer", expanding=True)), 0),
-                             else_=1))
-    pick = (pick.order_by(*order, _TODO.priority, _TODO.id).limit(1)
-            .with_for_update(skip_locked=True))
-    return (sa.update(Job).where(Job.id == pick.scalar_subquery())
-            .values(status=DOING, worker_id=sa.bindparam("worker_id"),
-                    attempts=Job.attempts + 1, heartbeat_at=now, started_at=now,
-                    finished_at=None, updated_at=now, change_seq=_NEXT_SEQ)
-            .returning(Job).execution_options(**_ORM))
-
-
 def claim(*, session: Session, worker_id: str, kinds: list[str] | None = None,
           prefer_kinds: list[str] | None = None) -> Job | None:
     """Take the next runnable job (lowest priority, then oldest; `prefer_kinds` first) and mark
@@ -188,21 +106,15 @@ def claim(*, session: Session, worker_id: str, kinds: list[str] | None = None,
         return None
     begin_immediate(session)
     pg = is_postgres(session)
-    params = _params(pg, worker_id=worker_id)
+    params = sql.with_now(pg, worker_id=worker_id)
     if kinds is not None:
         params["kinds"] = list(kinds)
     if prefer_kinds:
         params["prefer"] = list(prefer_kinds)
-    stmt = _claim_stmt(pg, kinds is not None, bool(prefer_kinds))
+    stmt = sql.claim_stmt(pg, kinds is not None, bool(prefer_kinds))
     job = session.execute(stmt, params).scalar_one_or_none()
     _changed(session, [job] if job else [])
     return job
-
-
-@cache
-def _heartbeat_stmt(pg: bool):
-    return (_owned(sa.update(Job)).values(heartbeat_at=_now_expr(pg))
-            .returning(Job.cancel_requested).execution_options(synchronize_session=False))
 
 
 def heartbeat(*, session: Session, job_id: int, worker_id: str) -> bool:
@@ -210,8 +122,8 @@ def heartbeat(*, session: Session, job_id: int, worker_id: str) -> bool:
     taken away (requeued as stalled) or a cancel was requested (then call `mark_cancelled`)."""
     begin_immediate(session)
     pg = is_postgres(session)
-    cancel = session.execute(_heartbeat_stmt(pg),
-                             _params(pg, job_id=job_id, owner=worker_id)).scalar_one_or_none()
+    params = sql.with_now(pg, job_id=job_id, owner=worker_id)
+    cancel = session.execute(sql.heartbeat_stmt(pg), params).scalar_one_or_none()
     session.commit()
     return cancel is False
 
@@ -246,12 +158,12 @@ def fail(*, session: Session, job_id: int, worker_id: str, error: str,
     delay = policy.next_delay(job.attempts) if job.attempts < job.max_attempts else None
     if job.cancel_requested:
         values: dict[str, Any] = {"status": JobStatus.CANCELLED.value,
-                                  "finished_at": _now(session)}
+                                  "finished_at": sql.now(session)}
     elif retry and delay is not None:
-        values = {"status": TODO, "run_after": _later(session, delay), "worker_id": None,
+        values = {"status": TODO, "run_after": sql.later(session, delay), "worker_id": None,
                   "heartbeat_at": None}
     else:
-        values = {"status": JobStatus.FAILED.value, "finished_at": _now(session)}
+        values = {"status": JobStatus.FAILED.value, "finished_at": sql.now(session)}
     return _update_owned(session, job_id, worker_id, error=error, **values)
 
 
@@ -268,9 +180,9 @@ def release(*, session: Session, job_id: int, worker_id: str) -> Job | None:
     return _update_owned(
         session, job_id, worker_id,
         status=sa.case((Job.cancel_requested, JobStatus.CANCELLED.value), else_=TODO),
-        finished_at=sa.case((Job.cancel_requested, _now(session)), else_=sa.null()),
+        finished_at=sa.case((Job.cancel_requested, sql.now(session)), else_=sa.null()),
         attempts=sa.case((Job.attempts > 0, Job.attempts - 1), else_=0),
-        worker_id=None, heartbeat_at=None, run_after=_now(session))
+        worker_id=None, heartbeat_at=None, run_after=sql.now(session))
 
 
 def request_cancel(*, session: Session, job_id: int, workspace_id: int | None = None) -> Job:
@@ -281,12 +193,13 @@ def request_cancel(*, session: Session, job_id: int, workspace_id: int | None = 
     if workspace_id is not None:
         scope.append(Job.workspace_id == workspace_id)
     for where, values in (
-        (Job.status == TODO, {"status": JobStatus.CANCELLED.value, "finished_at": _now(session)}),
+        (Job.status == TODO,
+         {"status": JobStatus.CANCELLED.value, "finished_at": sql.now(session)}),
         (sa.and_(Job.status == DOING, Job.cancel_requested.is_(False)),
          {"cancel_requested": True}),
     ):
-        stmt = (sa.update(Job).where(*scope, where).values(**values, **_touched(session))
-                .returning(Job).execution_options(**_ORM))
+        stmt = (sa.update(Job).where(*scope, where).values(**values, **sql.touched(session))
+                .returning(Job).execution_options(**sql.ORM_RETURNING))
         job = session.execute(stmt).scalar_one_or_none()
         if job is not None:
             _changed(session, [job])
@@ -300,8 +213,8 @@ def requeue_stalled(*, session: Session, timeout_seconds: float) -> list[int]:
     with "worker stopped heartbeating"; `cancelled` if a cancel was requested. Returns their
     ids."""
     begin_immediate(session)
-    stalled = [Job.status == DOING, Job.heartbeat_at < _later(session, -timeout_seconds)]
-    now = _now(session)
+    stalled = [Job.status == DOING, Job.heartbeat_at < sql.later(session, -timeout_seconds)]
+    now = sql.now(session)
     outcomes = (
         (Job.cancel_requested.is_(True),
          {"status": JobStatus.CANCELLED.value, "finished_at": now}),
@@ -312,8 +225,8 @@ def requeue_stalled(*, session: Session, timeout_seconds: float) -> list[int]:
     )
     jobs: list[Job] = []
     for where, values in outcomes:
-        stmt = (sa.update(Job).where(*stalled, where).values(**values, **_touched(session))
-                .returning(Job).execution_options(**_ORM))
+        stmt = (sa.update(Job).where(*stalled, where).values(**values, **sql.touched(session))
+                .returning(Job).execution_options(**sql.ORM_RETURNING))
         jobs.extend(session.execute(stmt).scalars().all())
     _changed(session, jobs)
     return sorted(job.id for job in jobs)
@@ -379,7 +292,3 @@ def is_final(job: Job) -> bool:
     """True once the job succeeded, failed or was cancelled."""
     return job.status in FINAL_STATUSES
 
-
-def seconds_since(moment: datetime | None) -> float | None:
-    """Age of a stored timestamp in seconds (None stays None)."""
-    return None if moment is None else (utcnow() - moment).total_seconds()

@@ -97,7 +97,7 @@ class Job(JobBase, table=True):
     change_seq: int = Field(default=0, index=True)
 
     def to_json(self) -> dict[str, Any]:
-        """The `lmops jobs --json` shape (plus a few routing-free extras)."""
+        """The `lmops jobs --json` shape of the public contract."""
         return {
             "id": self.id,
             "kind": self.kind,
@@ -106,6 +106,4 @@ class Job(JobBase, table=True):
             "progress": self.progress or {},
             "error": self.error,
             "created": self.created_at.isoformat() if self.created_at else None,
-            "priority": self.priority,
-            "result": self.result,
         }

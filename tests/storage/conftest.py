@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 
 import pytest
@@ -31,15 +32,28 @@ def with_search_path(url: str, schema: str) -> str:
 
 
 class PostgresSchemas:
-    """Creates throw-away schemas in the test database and drops them all at the end."""
+    """Creates throw-away schemas in the test database and drops them all at the end. Names
+    carry their creation time, so schemas a crashed run left behind are dropped an hour later."""
+
+    PREFIX = "lmops_test_"
+    STALE_AFTER_S = 3600
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.admin = sa.create_engine(url, poolclass=NullPool)
         self.names: list[str] = []
+        self._drop_stale()
+
+    def _drop_stale(self) -> None:
+        with self.admin.begin() as conn:
+            names = conn.execute(sa.text("SELECT nspname FROM pg_namespace")).scalars().all()
+            for name in (n for n in names if n.startswith(self.PREFIX)):
+                created = name.removeprefix(self.PREFIX).split("_")[0]
+                if created.isdigit() and time.time() - int(created) > self.STALE_AFTER_S:
+                    conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {name} CASCADE")
 
     def create(self) -> str:
-        name = f"lmops_test_{uuid.uuid4().hex[:12]}"
+        name = f"{self.PREFIX}{int(time.time())}_{uuid.uuid4().hex[:8]}"
         with self.admin.begin() as conn:
             conn.exec_driver_sql(f"CREATE SCHEMA {name}")
         self.names.append(name)

@@ -1,6 +1,8 @@
 import threading
 import time
 
+import pytest
+
 from storage import queue
 from storage.notify import JobEvent, JobWatcher, watch_jobs
 from storage.tables import JobCreate
@@ -84,3 +86,27 @@ def test_a_failing_callback_does_not_stop_the_watch(db_url, session, workspace):
 def test_event_payload_round_trips():
     event = JobEvent(job_id=7, status="doing", kind="finetune")
     assert JobEvent.from_payload(event.to_payload()) == event
+
+
+def test_schemas_sharing_a_database_do_not_hear_each_other(backend, db_url, fresh_url, session,
+                                                            workspace):
+    if backend != "postgres":
+        pytest.skip("SQLite databases are separate files")
+    from sqlmodel import Session
+
+    from storage.accounts import get_or_create_workspace
+    from storage.db import make_engine
+    from storage.migrate import upgrade
+
+    upgrade(fresh_url)
+    seen = Seen()
+    with JobWatcher(db_url, seen):
+        engine = make_engine(fresh_url)
+        with Session(engine) as other:
+            elsewhere = get_or_create_workspace(session=other, team_id="T9", name="elsewhere")
+            queue.enqueue(session=other, job_in=JobCreate(workspace_id=elsewhere.id, kind="x"))
+        engine.dispose()
+        mine = queue.enqueue(session=session, job_in=JobCreate(workspace_id=workspace.id,
+                                                               kind="x"))
+        assert seen.wait_for(mine.id, "todo") is not None
+    assert [e.job_id for _, e in seen.events] == [mine.id]

@@ -41,6 +41,8 @@ def test_enqueue_fills_defaults_and_routing(session, workspace):
     assert job.params == {"texts": ["hi"]} and job.progress == {} and job.result is None
     assert job.created_at.tzinfo is not None and job.run_after <= utcnow() + timedelta(seconds=5)
     assert (job.channel_id, job.user_id, job.thread_ts) == ("C1", "U1", "1.2")
+    assert set(job.to_json()) == {"id", "kind", "status", "attempts", "progress", "error",
+                                  "created"}
     assert job.to_json()["status"] == "todo"
     queue.set_status_message(session=session, job_id=job.id, status_ts="9.9")
     assert queue.get_job(session=session, job_id=job.id).status_ts == "9.9"

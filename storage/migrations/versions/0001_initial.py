@@ -6,7 +6,8 @@ Revises:
 Create Date: 2026-11-28
 
 Written from `alembic revision --autogenerate` and tidied by hand;
-`tests/storage/test_migrations.py` checks that it matches the models (autogenerate's compare finds no difference).
+`tests/storage/test_migrations.py` checks that it matches the models (autogenerate's compare
+finds no difference).
 """
 
 from __future__ import annotations

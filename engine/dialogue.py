@@ -1,0 +1,272 @@
+"""Dialogue: one reply from a chat model, whole (`chat`) or streamed as it is generated (`chat_stream`).
+
+Importing this module imports no torch (the bot and the queue validate `ChatParams`); the model
+is loaded on the first reply and kept by `engine.model_cache`. On CPU, Llama-architecture models
+(the built-in `smollm2`) decode through `engine.causal_lm.FastLlama`; anything else goes through
+transformers' `generate` in a thread.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from engine.errors import DataError, EngineError
+from engine.registry import ModelRegistry, ModelSpec
+from engine.settings import Settings, get_settings
+
+ROLES = ("system", "user", "assistant")
+_DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
+
+
+@dataclass(frozen=True)
+class ChatParams:
+    """How to reply: which model, how many new tokens, greedy (temperature 0) or sampled."""
+
+    model: str = "smollm2"
+    max_new_tokens: int = 128
+    temperature: float = 0.0
+    top_p: float = 1.0
+    device: str = "auto"
+    system: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise ValueError(f"model {self.model!r} is not a model name")
+        if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int) \
+                or not 1 <= self.max_new_tokens <= 4096:
+            raise ValueError(f"max_new_tokens must be a whole number from 1 to 4096, not {self.max_new_tokens!r}")
+        if not _number(self.temperature) or self.temperature < 0:
+            raise ValueError(f"temperature must be 0 (greedy) or more, not {self.temperature!r}")
+        if not _number(self.top_p) or not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], not {self.top_p!r}")
+        if not isinstance(self.device, str) or not _DEVICE.match(self.device):
+            raise ValueError(f"device {self.device!r} is not one of auto, cpu, cuda")
+        if self.system is not None and not isinstance(self.system, str):
+            raise ValueError(f"system must be text, not {self.system!r}")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    """A reply, the model that wrote it, and how long it took."""
+
+    reply: str
+    model: str
+    tokens: int = 0
+    seconds: float = 0.0
+    first_token_seconds: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"reply": self.reply, "model": self.model}
+
+
+def chat(
+    messages: str | Sequence[dict[str, str]],
+    params: ChatParams | None = None,
+    *,
+    settings: Settings | None = None,
+) -> ChatReply:
+    """The model's reply to a message, or to a conversation of `{"role", "content"}` messages."""
+    params = params or ChatParams()
+    stats: dict[str, Any] = {}
+    started = time.perf_counter()
+    reply = "".join(_reply_chunks(messages, params, settings, stats))
+    return ChatReply(reply=reply, model=params.model, tokens=stats.get("tokens", 0),
+                     seconds=time.perf_counter() - started,
+                     first_token_seconds=stats.get("first_token_seconds"))
+
+
+def chat_stream(
+    messages: str | Sequence[dict[str, str]],
+    params: ChatParams | None = None,
+    *,
+    settings: Settings | None = None,
+) -> Iterator[str]:
+    """The reply of `chat`, as text chunks while they are generated; they join to `chat`'s reply.
+
+    The input is checked and the model loaded before the first chunk, so errors come at once.
+    """
+    return _reply_chunks(messages, params or ChatParams(), settings, {})
+
+
+def check_messages(messages: str | Sequence[dict[str, str]], system: str | None = None
+                   ) -> list[dict[str, str]]:
+    """A conversation ending with a user message; `system` replaces any system message."""
+    if isinstance(messages, str):
+        messages = [{"role": "user", "content": messages}]
+    if not isinstance(messages, Sequence) or not messages:
+        raise DataError("empty message")
+    checked = []
+    for n, message in enumerate(messages, 1):
+        if not isinstance(message, dict) or set(message) - {"role", "content"} or "role" not in message:
+            raise DataError(f"message {n} must be {{'role': ..., 'content': ...}}, not {message!r}")
+        role, content = message["role"], message.get("content")
+        if role not in ROLES:
+            raise DataError(f"message {n} has role {role!r}; use one of {', '.join(ROLES)}")
+        if not isinstance(content, str):
+            raise DataError(f"message {n} has no text content: {content!r}")
+        checked.append({"role": role, "content": content})
+    if checked[-1]["role"] != "user":
+        raise DataError(f"the last message must be the user's, not the {checked[-1]['role']}'s")
+    if not checked[-1]["content"].strip():
+        raise DataError("empty message")
+    if system is not None:
+        checked = [{"role": "system", "content": system}] + [m for m in checked if m["role"] != "system"]
+    return checked
+
+
+def _chat_spec(params: ChatParams, registry: ModelRegistry) -> ModelSpec:
+    spec = registry.resolve(params.model)
+    if spec.task != "chat" and (spec.builtin or spec.created):
+        raise EngineError(f"model {spec.name!r} is a {spec.task} model, not a chat model "
+                          "(try smollm2)")
+    return spec
+
+
+def _reply_chunks(messages, params: ChatParams, settings: Settings | None,
+                  stats: dict[str, Any]) -> Iterator[str]:
+    """Checks and loads eagerly, then returns the generator of text chunks."""
+    from engine.causal_lm import load_causal_lm
+
+    conversation = check_messages(messages, params.system)
+    settings = settings or get_settings()
+    registry = ModelRegistry(settings.models_dir)
+    spec = _chat_spec(params, registry)
+    model, tokenizer = load_causal_lm(spec, device=params.device, cache_dir=settings.cache_dir,
+                                      fast=True, registry=registry)
+    prompt = _render(tokenizer, conversation)
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    limit = getattr(model.config, "max_position_embeddings", None)
+    if limit and len(ids) + params.max_new_tokens > limit:
+        raise DataError(f"the conversation is too long: {len(ids)} tokens, and {spec.name} reads "
+                        f"at most {limit} (less the {params.max_new_tokens} new ones)")
+    return _text_chunks(tokenizer, _token_ids(model, ids, params, _eos_ids(model, tokenizer)), stats)
+
+
+def _render(tokenizer, conversation: list[dict[str, str]]) -> str:
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+    return "".join(f"{m['role']}: {m['content']}\n" for m in conversation) + "assistant:"
+
+
+def _eos_ids(model, tokenizer) -> frozenset[int]:
+    eos = model.generation_config.eos_token_id
+    ids = set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    return frozenset(ids)
+
+
+def _text_chunks(tokenizer, token_ids: Iterator[int], stats: dict[str, Any]) -> Iterator[str]:
+    """Decode as tokens arrive: no leading or trailing whitespace, no half characters."""
+    started = time.perf_counter()
+    ids: list[int] = []
+    sent = ""
+    for token in token_ids:
+        if not ids:
+            stats["first_token_seconds"] = time.perf_counter() - started
+        ids.append(token)
+        stats["tokens"] = len(ids)
+        text = tokenizer.decode(ids, skip_special_tokens=True).strip()
+        if text.endswith("\ufffd") or len(text) <= len(sent) or not text.startswith(sent):
+            continue
+        yield text[len(sent):]
+        sent = text
+
+
+def _token_ids(model, prompt: list[int], params: ChatParams, eos: frozenset[int]) -> Iterator[int]:
+    from engine.causal_lm import fast_decoder
+
+    decoder = fast_decoder(model)
+    if decoder is None:
+        return _generate_ids(model, prompt, params, eos)
+    return _fast_ids(decoder.session(len(prompt) + params.max_new_tokens), prompt, params, eos)
+
+
+def _fast_ids(session, prompt: list[int], params: ChatParams, eos: frozenset[int]) -> Iterator[int]:
+    logits = session.feed(prompt)
+    for step in range(params.max_new_tokens):
+        token = _pick(logits, params)
+        if token in eos:
+            return
+        yield token
+        if step + 1 < params.max_new_tokens:
+            logits = session.feed([token])
+
+
+def _pick(logits, params: ChatParams) -> int:
+    """Greedy at temperature 0, else a sample from the top-p nucleus."""
+    import torch
+
+    if params.temperature == 0:
+        return int(logits.argmax())
+    probs = torch.softmax(logits.float() / params.temperature, -1)
+    if params.top_p < 1:
+        sorted_probs, order = probs.sort(descending=True)
+        keep = sorted_probs.cumsum(0) - sorted_probs < params.top_p
+        probs = torch.zeros_like(probs).scatter_(0, order[keep], sorted_probs[keep])
+    return int(torch.multinomial(probs, 1))
+
+
+def _generate_ids(model, prompt: list[int], params: ChatParams, eos: frozenset[int]) -> Iterator[int]:
+    """transformers' `generate` in a thread, its tokens handed over through a queue."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+    from transformers.generation.streamers import BaseStreamer
+
+    tokens: queue.Queue[Any] = queue.Queue()
+    stop = threading.Event()
+
+    class Streamer(BaseStreamer):
+        prompt_seen = False
+
+        def put(self, value) -> None:
+            if self.prompt_seen:
+                tokens.put(value.reshape(-1).tolist())
+            self.prompt_seen = True
+
+        def end(self) -> None:
+            tokens.put(None)
+
+    class Stop(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool, device=input_ids.device)
+
+    device = next(model.parameters()).device
+    sampling = {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p} \
+        if params.temperature > 0 else {"do_sample": False}
+
+    def run() -> None:
+        try:
+            with torch.inference_mode():
+                model.generate(
+                    input_ids=torch.tensor([prompt], device=device),
+                    attention_mask=torch.ones(1, len(prompt), dtype=torch.long, device=device),
+                    max_new_tokens=params.max_new_tokens, eos_token_id=sorted(eos),
+                    streamer=Streamer(), stopping_criteria=StoppingCriteriaList([Stop()]), **sampling)
+        except Exception as e:  # handed to the reader, which raises it
+            tokens.put(e)
+            tokens.put(None)
+
+    thread = threading.Thread(target=run, name="chat-generate", daemon=True)
+    thread.start()
+    try:
+        while (item := tokens.get()) is not None:
+            if isinstance(item, Exception):
+                raise EngineError(f"generation failed: {item}") from item
+            for token in item:
+                if token in eos:
+                    return
+                yield token
+    finally:
+        stop.set()
