@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.devices import DEVICES
+from engine.devices import check_device
+
+
+def clean_labels(labels) -> tuple[str, ...]:
+    """Label names stripped; raises ValueError for empty, repeated, or fewer than two labels."""
+    cleaned = tuple(str(label).strip() for label in labels)
+    if any(not label for label in cleaned):
+        raise ValueError(f"labels {list(labels)!r} contain an empty label")
+    if len(set(cleaned)) != len(cleaned):
+        raise ValueError(f"labels {list(cleaned)!r} repeat a label")
+    if len(cleaned) < 2:
+        raise ValueError(f"labels {list(cleaned)!r}: give at least two labels")
+    return cleaned
 
 
 @dataclass(frozen=True)
@@ -19,15 +31,7 @@ class ClassifyParams:
 
     def __post_init__(self) -> None:
         if self.labels is not None:
-            labels = tuple(l.strip() for l in self.labels)
-            if any(not l for l in labels):
-                raise ValueError(f"labels {list(self.labels)!r} contain an empty label")
-            if len(set(labels)) != len(labels):
-                raise ValueError(f"labels {list(labels)!r} repeat a label")
-            if len(labels) < 2:
-                raise ValueError(f"labels {list(labels)!r}: give at least two labels")
-            object.__setattr__(self, "labels", labels)
-        if self.device not in DEVICES and not self.device.startswith("cuda:"):
-            raise ValueError(f"device {self.device!r} is not one of {', '.join(DEVICES)}")
+            object.__setattr__(self, "labels", clean_labels(self.labels))
+        check_device(self.device)
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {self.batch_size}")

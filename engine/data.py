@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.data_formats import Source, Table, read_table
 from engine.data_validation import (
     DataReportError,
     ValidationReport,
@@ -28,7 +29,6 @@ from engine.data_validation import (
     validate_classification,
     validate_dialogue,
 )
-from engine.data_formats import Source, Table, read_table
 from engine.errors import DataError, LabelMismatchError
 
 __all__ = [

@@ -15,6 +15,12 @@ if TYPE_CHECKING:
 DEVICES = ("auto", "cpu", "cuda")
 
 
+def check_device(device: str) -> None:
+    """Raise ValueError unless `device` is auto, cpu, cuda or cuda:N (no torch needed)."""
+    if device not in DEVICES and not device.startswith("cuda:"):
+        raise ValueError(f"device {device!r} is not one of {', '.join(DEVICES)}")
+
+
 def resolve_device(device: str = "auto") -> torch.device:
     import torch
 

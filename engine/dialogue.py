@@ -78,11 +78,10 @@ def chat(
 ) -> ChatReply:
     """The model's reply to a message, or to a conversation of `{"role", "content"}` messages."""
     params = params or ChatParams()
-    stats: dict[str, Any] = {}
-    started = time.perf_counter()
+    stats: dict[str, Any] = {"started": time.perf_counter()}
     reply = "".join(_reply_chunks(messages, params, settings, stats))
     return ChatReply(reply=reply, model=params.model, tokens=stats.get("tokens", 0),
-                     seconds=time.perf_counter() - started,
+                     seconds=time.perf_counter() - stats["started"],
                      first_token_seconds=stats.get("first_token_seconds"))
 
 
@@ -169,7 +168,7 @@ def _eos_ids(model, tokenizer) -> frozenset[int]:
 
 def _text_chunks(tokenizer, token_ids: Iterator[int], stats: dict[str, Any]) -> Iterator[str]:
     """Decode as tokens arrive: no leading or trailing whitespace, no half characters."""
-    started = time.perf_counter()
+    started = stats.get("started") or time.perf_counter()
     ids: list[int] = []
     sent = ""
     for token in token_ids:

@@ -27,8 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from engine.classify_params import clean_labels
 from engine.data import check_labels, load_classification, load_dialogue
-from engine.devices import DEVICES
+from engine.devices import check_device
 from engine.errors import DataError, EngineError
 from engine.registry import ModelRegistry, ModelSpec
 from engine.settings import Settings, get_settings
@@ -72,16 +73,8 @@ class EvalParams:
         if not str(self.data).strip():
             raise ValueError(f"data must be a data file, not {self.data!r}")
         if self.labels is not None:
-            labels = tuple(str(label).strip() for label in self.labels)
-            if any(not label for label in labels):
-                raise ValueError(f"labels {list(self.labels)!r} contain an empty label")
-            if len(set(labels)) != len(labels):
-                raise ValueError(f"labels {list(labels)!r} repeat a label")
-            if len(labels) < 2:
-                raise ValueError(f"labels {list(labels)!r}: give at least two labels")
-            object.__setattr__(self, "labels", labels)
-        if self.device not in DEVICES and not self.device.startswith("cuda:"):
-            raise ValueError(f"device {self.device!r} is not one of {', '.join(DEVICES)}")
+            object.__setattr__(self, "labels", clean_labels(self.labels))
+        check_device(self.device)
         if self.out_dir is not None:
             object.__setattr__(self, "out_dir", Path(self.out_dir))
         if self.batch_size < 1:

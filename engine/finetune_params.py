@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from engine.devices import DEVICES
+from engine.devices import check_device
 from engine.peft_methods import METHODS
 
 TASKS = ("classify", "chat")
@@ -65,8 +65,7 @@ class FinetuneParams:
         _one_of("task", self.task, TASKS)
         _one_of("method", self.method, METHODS)
         _one_of("schedule", self.schedule, SCHEDULES)
-        if self.device not in DEVICES and not self.device.startswith("cuda:"):
-            raise ValueError(f"device {self.device!r} is not one of {', '.join(DEVICES)}")
+        check_device(self.device)
         for name in ("epochs", "batch_size", "grad_accum", "max_length", "lora_r", "lora_alpha"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)}")
