@@ -3,7 +3,8 @@ setup:
 	@./scripts/setup.sh
 
 dev: setup
-	@./scripts/demo.sh
+	@.venv/bin/lmops dev
 
 test: setup
+	@./scripts/install_browser.sh >/dev/null
 	@.venv/bin/python -m pytest -q $(PYTEST_ARGS)

@@ -65,7 +65,8 @@ def load_causal_lm(
         (*key, "model"), lambda: _load(spec, where, dtype, Path(cache_dir), registry))
     if fast:
         folder = materialize(spec, cache_dir=Path(cache_dir)) if spec.gguf_file else None
-        decoder = model_cache.cached((*key, "fast"), lambda: FastLlama.build(model, cache_folder=folder))
+        decoder = model_cache.cached((*key, "fast", id(model)),
+                                     lambda: FastLlama.build(model, cache_folder=folder))
         _fast[model] = decoder
     return model, tokenizer
 

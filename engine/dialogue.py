@@ -103,7 +103,10 @@ def check_messages(messages: str | Sequence[dict[str, str]], system: str | None 
     """A conversation ending with a user message; `system` replaces any system message."""
     if isinstance(messages, str):
         messages = [{"role": "user", "content": messages}]
-    if not isinstance(messages, Sequence) or not messages:
+    if not isinstance(messages, (list, tuple)):
+        raise DataError(f"a chat takes a message or a list of {{'role', 'content'}} messages, "
+                        f"not {type(messages).__name__}")
+    if not messages:
         raise DataError("empty message")
     checked = []
     for n, message in enumerate(messages, 1):
@@ -251,9 +254,9 @@ def _generate_ids(model, prompt: list[int], params: ChatParams, eos: frozenset[i
                 model.generate(
                     input_ids=torch.tensor([prompt], device=device),
                     attention_mask=torch.ones(1, len(prompt), dtype=torch.long, device=device),
-                    max_new_tokens=params.max_new_tokens, eos_token_id=sorted(eos),
+                    max_new_tokens=params.max_new_tokens, eos_token_id=sorted(eos) or None,
                     streamer=Streamer(), stopping_criteria=StoppingCriteriaList([Stop()]), **sampling)
-        except Exception as e:  # handed to the reader, which raises it
+        except Exception as e:  # noqa: BLE001 - handed to the reader, which raises it
             tokens.put(e)
             tokens.put(None)
 

@@ -31,6 +31,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more (to stderr)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    p = sub.add_parser("serve", help="the Slack bot (HTTP, or Socket Mode with SLACK_APP_TOKEN) and a worker")
+    p.add_argument("--no-worker", action="store_true", help="bot only (for more bot replicas)")
+    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--port", type=int, help="HTTP port (default: LMOPS_PORT or 3000)")
+    p.set_defaults(handler=commands.serve)
+
+    p = sub.add_parser("dev", help="a local Slack-compatible workspace in the browser, wired to the bot")
+    p.add_argument("--port", type=int, help="port of the workspace page (default 3001; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.set_defaults(handler=commands.dev)
+
     p = sub.add_parser("models", help="list built-in and fine-tuned models")
     _common(p)
     p.set_defaults(handler=commands.models)

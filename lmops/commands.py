@@ -268,3 +268,24 @@ def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+def serve(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    missing = [name for name, value in (("SLACK_BOT_TOKEN", settings.slack_bot_token),
+                                        ("SLACK_SIGNING_SECRET", settings.slack_signing_secret))
+               if value is None or not value.get_secret_value()]
+    if missing:
+        raise ValueError(f"{' and '.join(missing)} must be set (or try `lmops dev`, which needs no Slack)")
+    from bot.server import serve as serve_bot
+
+    serve_bot(settings, worker=not args.no_worker, host=args.host, port=args.port)
+    return 0
+
+
+def dev(args: argparse.Namespace) -> int:
+    from lmops.dev import run_dev
+
+    kwargs = {"host": args.host} | ({"port": args.port} if args.port is not None else {})
+    run_dev(get_settings(), **kwargs)
+    return 0

@@ -81,13 +81,15 @@ def vader_labels(texts: list[str]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--epochs", type=float, default=3)
+    parser.add_argument("--epochs", type=float, default=2)
+    parser.add_argument("--rows", type=int, default=12000, help="training rows (a seeded sample)")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "engine/builtin/sentiment"))
     parser.add_argument("--compare-only", action="store_true", help="skip training; score the model in --out")
     args = parser.parse_args()
     out = Path(args.out)
     train_rows = [row for name in TRAIN_SETS for row in read_set(name)]
     random.Random(0).shuffle(train_rows)
+    train_rows = train_rows[: args.rows]
     test_rows = read_set(TEST_SET)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -104,8 +106,8 @@ def train(data: Path, out: Path, epochs: float, settings, tmp: Path) -> None:
     from engine.finetuning import finetune
     from lmops.progress import TrainingBar
 
-    params = FinetuneParams(data=str(data), name="sentiment-build", epochs=epochs, max_length=128,
-                            early_stopping_patience=2, eval_steps=200, seed=0)
+    params = FinetuneParams(data=str(data), name="sentiment-build", epochs=epochs, max_length=64,
+                            early_stopping_patience=3, eval_steps=150, seed=0)
     started = time.perf_counter()
     with TrainingBar() as bar:
         result = finetune(params, settings=settings, progress=bar.update, output_dir=tmp / "run")

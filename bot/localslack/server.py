@@ -13,7 +13,7 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Self, TypeVar
 
 from aiohttp import web
@@ -26,6 +26,7 @@ from .ratelimit import RateLimiter
 from .responses import apply_response
 from .socket_mode import SocketHub
 from .state import Workspace
+from .web import install as install_web
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -44,12 +45,16 @@ DEFAULT_SIGNING_SECRET = "localslack-signing-secret"
 def create_app(state: Workspace, *, bot_token: str, signing_secret: str,
                app_token: str | None = None, deliver_to: str | None = None,
                rate_limits: dict[str, int] | None = None,
-               max_upload_bytes: int = 1 << 30) -> web.Application:
+               max_upload_bytes: int = 1 << 30, web_ui: bool = True,
+               commands: list[JSON] | Callable[[], list[JSON]] | None = None,
+               host: str = "127.0.0.1") -> web.Application:
     """The aiohttp application of a local Slack workspace over ``state``.
 
     ``bot_token`` authorizes Web API calls and file downloads, ``app_token`` (``xapp-...``)
     ``apps.connections.open``; ``signing_secret`` signs deliveries to ``deliver_to``;
-    ``rate_limits`` maps method names to calls per minute (none by default).
+    ``rate_limits`` maps method names to calls per minute (none by default). With ``web_ui``
+    the browser page is served at ``/`` (:mod:`bot.localslack.web`); ``commands`` are its
+    ``/lm`` completions (default: ``bot.commands``), ``host`` the interface it listens on.
     """
     app = web.Application(client_max_size=max_upload_bytes)
     hub = SocketHub(state)
@@ -66,6 +71,8 @@ def create_app(state: Workspace, *, bot_token: str, signing_secret: str,
     app.router.add_post("/response/{url_id}", _response_url)
     app.router.add_get("/link/", hub.handle)
     app.on_shutdown.append(hub.close_all)
+    if web_ui:
+        install_web(app, state, app[DELIVERER], commands=commands, host=host)
     return app
 
 
@@ -212,13 +219,15 @@ class LocalSlack:
                  signing_secret: str = DEFAULT_SIGNING_SECRET,
                  app_token: str | None = DEFAULT_APP_TOKEN, deliver_to: str | None = None,
                  host: str = "127.0.0.1", port: int = 0,
-                 rate_limits: dict[str, int] | None = None) -> None:
+                 rate_limits: dict[str, int] | None = None, web_ui: bool = True,
+                 commands: list[JSON] | Callable[[], list[JSON]] | None = None) -> None:
         self.state = state or Workspace()
         self.bot_token, self.app_token, self.signing_secret = bot_token, app_token, signing_secret
         self.host, self.port = host, port
         self.app = create_app(self.state, bot_token=bot_token, signing_secret=signing_secret,
                               app_token=app_token, deliver_to=deliver_to,
-                              rate_limits=rate_limits)
+                              rate_limits=rate_limits, web_ui=web_ui, commands=commands,
+                              host=host)
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

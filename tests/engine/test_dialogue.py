@@ -39,6 +39,7 @@ def test_bad_params_name_the_value(field, value):
     ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}], "last message"),
     ([{"role": "user", "text": "hi"}], "message 1"),
     ([{"role": "user", "content": 3}], "message 1"),
+    ({"role": "user", "content": "hi"}, "not dict"),
 ])
 def test_bad_messages_are_refused_before_loading(messages, message, settings):
     with pytest.raises(DataError, match=message):
@@ -92,7 +93,7 @@ def test_fast_decoder_matches_generate(smollm2, settings, monkeypatch):
     assert causal_lm.fast_decoder(smollm2.model) is not None
     assert causal_lm.fast_decoder(smollm2.model).packed_weights == 60  # every MLP weight packed
     params = ChatParams(device="cpu", max_new_tokens=16)
-    message = "Give me three tips for a job interview."
+    message = "How do I reset my password?"
     fast = chat(message, params, settings=settings)
     monkeypatch.setattr(causal_lm, "fast_decoder", lambda model: None)  # generate() in a thread
     plain = chat(message, params, settings=settings)

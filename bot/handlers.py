@@ -1,0 +1,156 @@
+"""The `/lm` listener: acknowledge at once, then do the work.
+
+Read-only sub-commands and quick state changes are answered in the acknowledgement when the
+database answers within `ANSWER_TIMEOUT` (else the ack says "working on it" and the answer
+follows through `response_url`). Sub-commands that make jobs are acknowledged first with a
+short ephemeral note; the job is built and enqueued afterwards, its messages are the
+reporter's, and a request that can't run gets its reason through `response_url`.
+
+The authorization middleware (`bot.auth`) has parsed and authorized the command already.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.context.respond.async_respond import AsyncRespond
+
+from bot.answers import ANSWERS
+from bot.blocks import error_blocks, fallback_text
+from bot.blocks_base import Block, section
+from bot.commands import (
+    COMMAND,
+    ChatCommand,
+    ClassifyCommand,
+    Command,
+    CommandError,
+    EvalCommand,
+    FinetuneCommand,
+)
+from bot.jobs import Origin, chat_job, classify_job, eval_job, finetune_job
+from bot.mrkdwn import code
+from bot.runtime import BotRuntime
+from engine.errors import EngineError
+from storage.errors import StorageError
+
+log = logging.getLogger(__name__)
+ANSWER_TIMEOUT = 1.5
+
+
+def ephemeral(blocks: list[Block]) -> dict[str, Any]:
+    """Keyword arguments for `ack`/`respond` that show `blocks` to the requester only."""
+    return {"text": fallback_text(blocks), "blocks": blocks, "response_type": "ephemeral"}
+
+
+def queued_blocks(command: Command) -> list[Block]:
+    """The acknowledgement of a command that makes a job."""
+    if isinstance(command, ClassifyCommand):
+        text = ":hourglass_flowing_sand: Classifying… the answer appears in this channel."
+    elif isinstance(command, ChatCommand):
+        text = ":thought_balloon: Thinking… the reply appears in this channel."
+    elif isinstance(command, FinetuneCommand):
+        text = (f":hourglass_flowing_sand: Queuing a fine-tune on {code(command.dataset)}… "
+                "its progress appears in this channel.")
+    elif isinstance(command, EvalCommand):
+        text = (f":hourglass_flowing_sand: Queuing an evaluation of {code(command.model)} on "
+                f"{code(command.dataset)}… the metrics appear in this channel.")
+    else:
+        text = ":hourglass_flowing_sand: Working on it…"
+    return [section(text)]
+
+
+async def enqueue_command(rt: BotRuntime, origin: Origin, command: Command,
+                          key: str | None) -> tuple[dict[str, Any], bool]:
+    """Build and enqueue the job of a command; returns the job (the first one for a retry)
+    and whether it is new."""
+    store = rt.store
+    details: dict[str, Any] = {}
+    if isinstance(command, ClassifyCommand):
+        job_in = await classify_job(store, origin, command, key)
+    elif isinstance(command, ChatCommand):
+        job_in = await chat_job(store, origin, command.text, command.model, key)
+    elif isinstance(command, FinetuneCommand):
+        job_in, dataset = await finetune_job(store, origin, command, key)
+        details = {"dataset": dataset["name"]}
+    elif isinstance(command, EvalCommand):
+        job_in, dataset = await eval_job(store, origin, command, key)
+        details = {"dataset": dataset["name"], "model": command.model}
+    else:
+        raise CommandError(f"{COMMAND} {command.name} makes no job")
+    job, created = await store.enqueue(job_in, exact=job_in.kind not in ("classify", "chat"))
+    if created and job_in.kind in ("finetune", "evaluate"):
+        await store.audit(origin.workspace_id, origin.user_id, f"job.{job_in.kind}", job["id"],
+                          **details)
+    return job, created
+
+
+async def _enqueue_and_report(rt: BotRuntime, origin: Origin, command: Command,
+                              key: str | None, respond: AsyncRespond) -> None:
+    try:
+        await enqueue_command(rt, origin, command, key)
+    except Exception as error:  # noqa: BLE001 (every failure becomes one short message)
+        await respond(**ephemeral(failure_blocks(error)), replace_original=False)
+
+
+def failure_blocks(error: Exception) -> list[Block]:
+    """One short message for a failure: ours in our words, anything else logged."""
+    if isinstance(error, CommandError):
+        return error_blocks(error.message)
+    if isinstance(error, (StorageError, EngineError)):
+        return error_blocks(str(error))
+    log.error("a /lm request failed", exc_info=error)
+    return error_blocks("something went wrong on our side; the bot's log has the details")
+
+
+async def _blocks_or_error(work: Awaitable[list[Block]]) -> list[Block]:
+    try:
+        return await work
+    except Exception as error:  # noqa: BLE001 (every failure becomes one short message)
+        return failure_blocks(error)
+
+
+async def answer(rt: BotRuntime, ack: AsyncAck, respond: AsyncRespond,
+                 work: Awaitable[list[Block]], timeout: float = ANSWER_TIMEOUT) -> None:
+    """Acknowledge with the answer `work` makes when it is ready within `timeout`; else ack
+    that it is coming and send it through `response_url` when it is."""
+    task = asyncio.ensure_future(_blocks_or_error(work))
+    try:
+        blocks = await asyncio.wait_for(asyncio.shield(task), timeout)
+    except TimeoutError:
+        await ack(**ephemeral([section(":hourglass_flowing_sand: Working on it…")]))
+
+        async def later() -> None:
+            await respond(**ephemeral(await task), replace_original=False)
+
+        rt.spawn(later(), name="late-answer")
+        return
+    await ack(**ephemeral(blocks))
+
+
+def install(app: AsyncApp, rt: BotRuntime) -> None:
+    """Register the `/lm` listener."""
+
+    @app.command(COMMAND)
+    async def lm(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext,
+                 respond: AsyncRespond) -> None:
+        error = context.get("lm_error")
+        if error is not None:
+            await ack(**ephemeral(error_blocks(error.message)))
+            return
+        command: Command = context["lm_command"]
+        origin = Origin(team_id=context["lm_team"], workspace_id=context["lm_workspace_id"],
+                        user_id=body.get("user_id") or "", channel_id=body.get("channel_id"),
+                        response_url=body.get("response_url"))
+        if command.job_kind is not None:
+            await ack(**ephemeral(queued_blocks(command)))
+            trigger = body.get("trigger_id")
+            key = f"{origin.team_id}:cmd:{trigger}" if trigger else None
+            rt.spawn(_enqueue_and_report(rt, origin, command, key, respond), name="enqueue")
+            return
+        await answer(rt, ack, respond, ANSWERS[command.name](rt, origin, command))

@@ -1,0 +1,226 @@
+"""Data sets from files shared in Slack: download with the bot token (only from Slack's file
+host or the host of `SLACK_API_URL`, size-limited), validate with `engine.data` (no torch),
+store under `<artifacts>/datasets/<sha256>/<name>` atomically, record the data set (once per
+content and workspace), and answer in the file's thread with the validation report and
+Fine-tune / Evaluate buttons. A file that can't be used gets the reasons; nothing is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlparse
+
+import aiohttp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.blocks import dataset_report_blocks, fallback_text
+from bot.jobs import Origin
+from bot.runtime import BotRuntime
+from engine.data import (
+    DIALOGUE_PAIRS,
+    DataError,
+    Table,
+    load_classification,
+    load_dialogue,
+    read_table,
+    validate_classification,
+    validate_dialogue,
+)
+from storage.tables import DatasetCreate
+
+log = logging.getLogger(__name__)
+
+MAX_BYTES = 20 * 1024 * 1024
+EXTENSIONS = (".csv", ".tsv", ".jsonl", ".json")
+#: Files that look like data but aren't usable get an answer; other files (images, PDFs...)
+#: are only answered in a DM, so sharing a screenshot in a channel draws no complaint.
+DATA_LIKE = (*EXTENSIONS, ".txt", ".tab", ".ndjson", ".xlsx", ".xls", ".ods", ".parquet")
+SLACK_FILE_HOST = "files.slack.com"
+_TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)
+
+
+class UploadError(Exception):
+    """A shared file that can't become a data set; the message is for the user."""
+
+
+@dataclass(frozen=True)
+class SharedFile:
+    """A file shared into a conversation, and where to answer."""
+
+    file: dict[str, Any]
+    thread_ts: str | None
+    is_dm: bool
+
+
+def allowed_url(url: str, api_url: str) -> bool:
+    """Only Slack's file host (HTTPS) or the Web API's own host may be downloaded from."""
+    target, api = urlparse(url), urlparse(api_url)
+    if target.hostname == SLACK_FILE_HOST:
+        return target.scheme == "https"
+    return bool(target.hostname) and target.hostname == api.hostname and \
+        target.port == api.port and target.scheme in ("https", api.scheme)
+
+
+async def download(url: str, *, token: str, api_url: str, limit: int = MAX_BYTES) -> bytes:
+    """The file's bytes; redirects are followed only to allowed hosts."""
+    async with aiohttp.ClientSession(timeout=_TIMEOUT) as session:
+        for _ in range(4):
+            if not allowed_url(url, api_url):
+                raise UploadError("the file is not on Slack's file server, so it wasn't "
+                                  "downloaded")
+            headers = {"Authorization": f"Bearer {token}"}
+            async with session.get(url, headers=headers, allow_redirects=False) as response:
+                if response.status in (301, 302, 303, 307, 308):
+                    url = urljoin(url, response.headers.get("Location", ""))
+                    continue
+                if response.status != 200:
+                    raise UploadError(f"Slack answered {response.status} for the file; does the "
+                                      "app have the files:read scope?")
+                if response.content_type == "text/html":
+                    raise UploadError("Slack sent a web page instead of the file; does the app "
+                                      "have the files:read scope?")
+                data = bytearray()
+                async for chunk in response.content.iter_chunked(1 << 16):
+                    data.extend(chunk)
+                    if len(data) > limit:
+                        raise UploadError(_too_large(len(data), limit, more=True))
+                return bytes(data)
+    raise UploadError("too many redirects while downloading the file")
+
+
+def _too_large(size: int, limit: int, more: bool = False) -> str:
+    return (f"the file is {'over ' if more else ''}{size / 1e6:.1f} MB; data sets may be at "
+            f"most {limit / 1e6:.0f} MB")
+
+
+def dataset_name(file_name: str) -> str:
+    """A data set name from a file name: its stem, in letters, digits, `.`, `_` and `-`."""
+    stem = Path(file_name).stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._")[:64] or "dataset"
+
+
+def safe_file_name(name: str) -> str:
+    """The last part of `name`, in characters safe in a path (never hidden, never `..`)."""
+    safe = re.sub(r"[^\w.\- ]+", "_", Path(name).name).strip().lstrip(".")
+    return safe or "data"
+
+
+def _looks_like_dialogue(table: Table) -> bool:
+    names = {c.strip().lower() for c in table.columns}
+    return "messages" in names or any(set(pair) <= names for pair in DIALOGUE_PAIRS)
+
+
+def refused(name: str, problems: list[str], task: str = "classify", n: int = 0) -> dict[str, Any]:
+    """A report (the `ValidationReport.to_json()` shape) for a file that can't be used."""
+    return {"source": name, "task": task, "n": n, "usable": 0, "ok": False,
+            "label_counts": {}, "problems": problems, "warnings": []}
+
+
+def inspect(data: bytes, name: str) -> tuple[dict[str, Any], list[str]]:
+    """Validate a data file: the report (`ValidationReport.to_json()`) and the columns."""
+    try:
+        table = read_table(data, filename=name)
+    except DataError as error:
+        return refused(name, [str(error)]), []
+    order = ("chat", "classify") if _looks_like_dialogue(table) else ("classify", "chat")
+    first_error = ""
+    for task in order:
+        try:
+            if task == "classify":
+                report = validate_classification(load_classification(table))
+            else:
+                report = validate_dialogue(load_dialogue(table))
+        except DataError as error:
+            first_error = first_error or str(error)
+            continue
+        return report.to_json(), list(table.columns)
+    return refused(name, [first_error], order[0], len(table.rows)), list(table.columns)
+
+
+def store_file(root: Path, sha256: str, name: str, data: bytes) -> Path:
+    """Write `data` to `root/datasets/<sha256>/<name>` atomically (temp file, then rename)."""
+    folder = (root / "datasets" / sha256).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / safe_file_name(name)
+    if target.is_file() and target.stat().st_size == len(data):
+        return target
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+async def _reply(client: AsyncWebClient, origin: Origin, thread_ts: str | None,
+                 dataset: dict[str, Any], report: dict[str, Any]) -> None:
+    blocks = dataset_report_blocks(dataset, report)
+    await client.chat_postMessage(channel=origin.channel_id or "", thread_ts=thread_ts,
+                                  blocks=blocks, text=fallback_text(blocks))
+
+
+async def handle_file(rt: BotRuntime, client: AsyncWebClient, origin: Origin,
+                      shared: SharedFile) -> None:
+    """Turn one shared file into a data set (or explain why not), once per file."""
+    file = shared.file
+    name = str(file.get("name") or file.get("title") or "upload")
+    if not rt.seen.add(f"{origin.team_id}:file:{file.get('id')}"):
+        return
+    ext = Path(name).suffix.lower()
+    if ext not in DATA_LIKE and not shared.is_dm:
+        return
+    problem = None
+    if ext not in EXTENSIONS:
+        hint = " (save a spreadsheet as CSV, UTF-8)" if ext in (".xlsx", ".xls", ".ods") else ""
+        problem = f"{name}: data sets are CSV, TSV, JSONL or JSON files{hint}"
+    elif int(file.get("size") or 0) > MAX_BYTES:
+        problem = f"{name}: {_too_large(int(file['size']), MAX_BYTES)}"
+    data = b""
+    if problem is None:
+        url = file.get("url_private_download") or file.get("url_private") or ""
+        try:
+            data = await download(url, token=client.token or "",
+                                  api_url=rt.settings.slack_api_url)
+        except (UploadError, aiohttp.ClientError, TimeoutError) as error:
+            problem = f"{name}: {error}"
+    if problem is not None:
+        await _reply(client, origin, shared.thread_ts, {"name": name}, refused(name, [problem]))
+        return
+    await _keep(rt, client, origin, shared.thread_ts, name, data)
+
+
+async def _keep(rt: BotRuntime, client: AsyncWebClient, origin: Origin, thread_ts: str | None,
+                name: str, data: bytes) -> None:
+    sha256 = hashlib.sha256(data).hexdigest()
+    existing = await rt.store.dataset_by_sha256(origin.workspace_id, sha256)
+    if existing is not None:
+        report = dict(existing.get("validation_report") or {})
+        report["warnings"] = [*report.get("warnings", []),
+                              f"this file was uploaded before as data set {existing['name']!r}"]
+        await _reply(client, origin, thread_ts, existing, report)
+        return
+    report, columns = await asyncio.to_thread(inspect, data, name)
+    if not report.get("ok"):
+        await _reply(client, origin, thread_ts, {"name": name}, report)
+        return
+    path = await asyncio.to_thread(store_file, rt.settings.artifacts, sha256, name, data)
+    dataset = await rt.store.create_dataset(DatasetCreate(
+        workspace_id=origin.workspace_id, name=dataset_name(name), file_name=name, sha256=sha256,
+        stored_path=str(path), task=report["task"], n_rows=report.get("n"), columns=columns,
+        validation_report=report, uploader=origin.user_id or None))
+    await rt.store.audit(origin.workspace_id, origin.user_id, "dataset.create", dataset["name"],
+                         id=dataset["id"], sha256=sha256, rows=report.get("n"))
+    await _reply(client, origin, thread_ts, dataset, report)
