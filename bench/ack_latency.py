@@ -9,7 +9,8 @@ the Web API the bot posts to) and the load generator share this process. Phases:
 1. `bare`: a Bolt AsyncApp whose `/lm` listener only calls `ack()`, behind uvicorn;
 2. `bot`: the lmops bot (`bot.server.serve(..., worker=False)`), no worker: acks only;
 3. `bot+worker`: an `lmops worker` process too; also measures the time from sending the
-   command to the prediction message reaching the local Slack (`chat.postMessage`);
+   command to the prediction message reaching the local Slack (`chat.postMessage`), for
+   bursts and for single requests one at a time;
 4. `bot+worker, fine-tune running`: the same while the worker trains a LoRA fine-tune on a
    data set uploaded through Slack (a busy CPU, as in production with a GPU job), and the
    bare app again under that load (the floor for this phase).
@@ -191,6 +192,22 @@ class Bench:
         _print_row(row)
         return row
 
+    async def lone(self, url: str, n: int = 20) -> dict:
+        """Single requests one after another: the latency of a prediction nobody queues for."""
+        acks: list[float] = []
+        preds: list[float] = []
+        for _ in range(n):
+            a, p = await self.burst(url, 1, predictions=True)
+            acks += a
+            preds += p
+            await asyncio.sleep(0.2)
+        row = {"phase": "lmops bot + worker, one request at a time", "n": len(acks),
+               "ack_p50": statistics.median(acks) * 1000, "ack_p99": _percentile(acks, 99) * 1000,
+               "ack_max": max(acks) * 1000, "pred_p50": statistics.median(preds) * 1000,
+               "pred_p99": _percentile(preds, 99) * 1000, "pred_n": len(preds)}
+        _print_row(row)
+        return row
+
     async def start_finetune(self, url: str) -> None:
         lines = ["text,label"]
         good = ("great", "lovely", "excellent", "fast", "helpful", "perfect")
@@ -247,6 +264,7 @@ class Bench:
                 await self.burst(url, 1, predictions=True)
                 await self._wait_until_idle()
                 rows.append(await self.phase("lmops bot + worker", url, predictions=True))
+                rows.append(await self.lone(url))
                 if self.args.busy:
                     await self.start_finetune(url)
                     rows.append(await self.phase("lmops bot + worker, fine-tune running", url,

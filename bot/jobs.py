@@ -8,6 +8,7 @@ Every builder raises `CommandError` with a message for the user when the request
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from engine.jobs import get_kind
 from engine.registry import builtin_models
 from storage.tables import JobCreate
 
+log = logging.getLogger(__name__)
 #: What `/lm eval` and the Evaluate button use when no model is promoted for the task.
 DEFAULT_EVAL_MODEL = {"classify": "minilm", "chat": "smollm2"}
 #: Which model tasks can be evaluated on which data set task.
@@ -50,10 +52,13 @@ class Origin:
 
 
 def _check(kind: str, params: dict[str, Any]) -> None:
+    """Validate a job's params with the engine's torch-free builder (as the worker will)."""
     try:
         get_kind(kind).build(params)
     except (ValueError, TypeError) as error:
         raise CommandError(str(error)) from None
+    except ImportError:  # the engine can't build this kind without its heavy modules
+        log.debug("no torch-free validation of %s jobs", kind)
 
 
 def job_view(job: Row) -> Row:
@@ -124,6 +129,7 @@ async def chat_job(store: BotStore, origin: Origin, text: str, model: str | None
     params: dict[str, Any] = {"messages": [{"role": "user", "content": text.strip()}]}
     if model:
         params["model"] = model
+    _check("chat", params)
     return origin.job("chat", params, key)
 
 

@@ -203,13 +203,20 @@ async def serve_async(settings: Settings, *, worker: bool = True,
     asgi = create_asgi(settings, reporter=reporter)
     child = await asyncio.to_thread(subprocess.Popen, list(worker_cmd or worker_command())) \
         if worker else None
+
+    async def stop_worker() -> None:
+        if child is not None:
+            await asyncio.to_thread(_stop_child, child)
+
+    # uvicorn re-raises SIGTERM/SIGINT once it has shut down, which ends the process: the
+    # worker is stopped in the lifespan shutdown, before that
+    asgi.shutdown.insert(0, stop_worker)
     config = uvicorn.Config(asgi, host=host, port=settings.lmops_port if port is None else port,
                             lifespan="on", log_level=log_level, access_log=False)
     try:
         await uvicorn.Server(config).serve()
     finally:
-        if child is not None:
-            await asyncio.to_thread(_stop_child, child)
+        await stop_worker()
 
 
 def _stop_child(child: subprocess.Popen[Any], timeout: float = 60.0) -> None:

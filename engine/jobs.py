@@ -98,7 +98,7 @@ def _build_classify(data: Mapping[str, Any]) -> ClassifyJob:
 
 
 def _build_chat(data: Mapping[str, Any]) -> ChatJob:
-    from engine.chat_params import ChatParams
+    from engine.dialogue import ChatParams
 
     messages = data.get("messages")
     if not messages:

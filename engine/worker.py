@@ -187,7 +187,7 @@ class Worker:
         try:
             kind = get_kind(kind_name)
             params = kind.build(raw_params)
-        except (EngineError, ValueError, TypeError) as exc:
+        except Exception as exc:  # unknown kind, bad params: retrying won't help
             state.done.set()
             self._finish(job_id, error=f"bad job: {exc}", retry=False)
             return

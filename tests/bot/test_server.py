@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -107,9 +110,76 @@ async def test_socket_mode(settings_for, serving, db_url):
 
 
 async def test_importing_the_bot_imports_no_torch():
-    code = ("import sys, bot.app, bot.server, bot.reporter, bot.uploads; "
+    code = ("import sys, bot.app, bot.server, bot.reporter, bot.uploads, bot.jobs; "
+            "bot.jobs._check('classify', {'texts': ['x'], 'labels': ['a', 'b']}); "
+            "bot.jobs._check('finetune', {'data': 'x.csv', 'method': 'lora'}); "
+            "bot.jobs._check('chat', {'messages': [{'role': 'user', 'content': 'hi'}]}); "
+            "bot.uploads.inspect(b'text,label\\na,x\\nb,y\\n', 't.csv'); "
             "print(','.join(m for m in ('torch', 'transformers', 'peft', 'numpy', 'lmops', "
             "'engine.worker') if m in sys.modules))")
     out = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", code],
                                   capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+async def _asgi_get(asgi, path: str) -> tuple[int, bytes]:
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    await asgi({"type": "http", "method": "GET", "path": path, "headers": [],
+                "query_string": b""}, receive, send)
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+async def test_healthz_is_503_without_a_database(settings_for, tmp_path):
+    async with LocalSlack() as slack:
+        settings = settings_for(slack, lmops_database_url=f"sqlite:///{tmp_path}")
+        asgi = create_asgi(settings, reporter=False)
+        status, body = await _asgi_get(asgi, "/healthz")
+        assert status == 503 and b'"database": false' in body
+        status, body = await _asgi_get(asgi, "/metrics")  # metrics without the queue depth
+        assert status == 200 and b"lmops_slack_requests_total" in body
+        assert b"lmops_jobs{" not in body
+
+
+async def test_serve_runs_the_bot_and_its_worker_child(tmp_path):
+    async with LocalSlack() as slack:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        marker = tmp_path / "worker.txt"
+        worker = ("import signal, sys, time, pathlib; p = pathlib.Path(sys.argv[1]); "
+                  "p.write_text('started'); "
+                  "signal.signal(signal.SIGTERM, lambda *a: (p.write_text('stopped'), "
+                  "sys.exit(0))); time.sleep(60)")
+        code = ("import sys; from bot.server import serve; from engine.settings import "
+                "get_settings; serve(get_settings(), host='127.0.0.1', log_level='warning', "
+                f"worker_cmd=[sys.executable, '-c', {worker!r}, {str(marker)!r}])")
+        env = {**os.environ, "SLACK_BOT_TOKEN": slack.bot_token,
+               "SLACK_SIGNING_SECRET": slack.signing_secret, "SLACK_API_URL": slack.api_url,
+               "LMOPS_HOME": str(tmp_path), "LMOPS_PORT": str(port)}
+        env.pop("SLACK_APP_TOKEN", None)
+        env.pop("LMOPS_DATABASE_URL", None)
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, env=env)
+        try:
+            async with aiohttp.ClientSession() as session:
+                for _ in range(300):
+                    try:
+                        async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                            if resp.status == 200 and marker.exists():
+                                break
+                    except aiohttp.ClientError:
+                        pass
+                    await asyncio.sleep(0.05)
+            assert marker.read_text() == "started"
+            assert (tmp_path / "lmops.db").exists()  # migrated at start-up
+        finally:
+            proc.terminate()
+            # uvicorn ends with the signal it shut down for, once everything is stopped
+            assert await asyncio.wait_for(proc.wait(), 30) in (0, -signal.SIGTERM)
+        assert marker.read_text() == "stopped"
