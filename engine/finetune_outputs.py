@@ -40,7 +40,9 @@ def evaluate_held_out(trainer, params: FinetuneParams, data: PreparedData, folde
         probabilities /= probabilities.sum(axis=-1, keepdims=True)
         labels = data.labels or []
         predicted = [labels[i] for i in probabilities.argmax(axis=-1)]
-        metrics = classification_metrics(data.held_out.labels, predicted, labels, probabilities)
+        # the Trainer may batch (and so return) rows in another order: take the truth it returns
+        truth = [labels[i] for i in np.asarray(output.label_ids).reshape(-1)]
+        metrics = classification_metrics(truth, predicted, labels, probabilities)
         plots.update(classification_plots(metrics, folder))
     elif data.validation:
         loss = float(trainer.evaluate()["eval_loss"])

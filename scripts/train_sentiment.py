@@ -96,8 +96,10 @@ def main() -> None:
         from engine.settings import get_settings
 
         settings = get_settings(lmops_home=tmp / "home")
+        data = write_csv(tmp / "train.csv", train_rows)
         if not args.compare_only:
-            train(write_csv(tmp / "train.csv", train_rows), out, args.epochs, settings, tmp)
+            train(data, out, args.epochs, settings, tmp)
+        held_out_metrics(out, data, settings)
         compare(out, test_rows, settings)
 
 
@@ -128,6 +130,28 @@ def train(data: Path, out: Path, epochs: float, settings, tmp: Path) -> None:
     (staging / "lmops_model.json").write_text(json.dumps(spec, indent=2))
     shutil.rmtree(out, ignore_errors=True)
     staging.replace(out)
+
+
+def held_out_metrics(out: Path, data: Path, settings) -> None:
+    """metrics.json: the contract's evaluation JSON on the held-out 10% of the training sources."""
+    import engine
+    from engine.classification import ClassifyParams
+    from engine.evaluation import classification_metrics, classification_plots
+    from engine.finetune_params import FinetuneParams
+    from engine.finetune_setup import load_splits
+
+    validation = load_splits(FinetuneParams(data=str(data), max_length=64, seed=0)).validation
+    predictions = engine.classify(validation.texts, ClassifyParams(model=str(out)), settings=settings)
+    labels = json.loads((out / "labels.json").read_text())["labels"]
+    metrics = classification_metrics(validation.labels, [p.label for p in predictions], labels,
+                                     [[p.scores[label] for label in labels] for p in predictions])
+    classification_plots(metrics, out)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    spec = json.loads((out / "lmops_model.json").read_text())
+    spec["metrics"] = {"accuracy": round(metrics["accuracy"], 4), "macro_f1": round(metrics["macro_f1"], 4)}
+    (out / "lmops_model.json").write_text(json.dumps(spec, indent=2))
+    print(f"held-out (same sources, n={metrics['n']}): accuracy {metrics['accuracy']:.4f}, "
+          f"macro-F1 {metrics['macro_f1']:.4f}")
 
 
 def compare(out: Path, test_rows: list[tuple[str, str]], settings) -> None:

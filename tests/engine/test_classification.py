@@ -90,9 +90,11 @@ def test_quantized_path_runs_and_mostly_agrees(random_head, settings):
     assert all(set(p.scores) == {"a", "b", "c", "d", "e"} for p in fast)
 
 
-def test_no_classifier_names_both_options(settings):
-    if "sentiment" in ModelRegistry(settings.models_dir).names():
-        pytest.skip("the built-in sentiment classifier exists")
+def test_no_classifier_names_both_options(settings, monkeypatch):
+    import engine.registry
+
+    without_sentiment = [m for m in engine.registry.builtin_models() if m.name != "sentiment"]
+    monkeypatch.setattr(engine.registry, "builtin_models", lambda: without_sentiment)
     with pytest.raises(NoClassifierError, match="--model.*--labels"):
         engine.classify(["hi"], settings=settings)
 
@@ -120,3 +122,10 @@ def test_params_validate_themselves(kwargs, bad):
 def test_encoder_without_labels_is_refused(settings):
     with pytest.raises(NoClassifierError, match="labels"):
         engine.classify(["hi"], ClassifyParams(model="minilm"), settings=settings)
+
+
+def test_builtin_sentiment_model(settings):
+    texts = ["I love this phone, it is wonderful", "Worst service ever, I am furious",
+             "The package arrived on Tuesday"]
+    predictions = engine.classify(texts, settings=settings)
+    assert [p.label for p in predictions] == ["positive", "negative", "neutral"]

@@ -61,7 +61,6 @@ def test_classify_reads_stdin():
 @pytest.mark.parametrize("args, needles", [
     (("classify", "--model", "nope", "hi"), ("unknown model 'nope'", "minilm")),
     (("classify", "--labels", "a,b", ""), ("empty text",)),
-    (("classify", "hello"), ("--model", "--labels")),
     (("classify", "--labels", "a", "hello"), ("at least two",)),
     (("classify", "--labels", "a,b", "--file", "/no/such/file.csv"), ("/no/such/file.csv",)),
 ])
@@ -81,7 +80,13 @@ def test_file_without_text_column_is_refused(tmp_path):
     assert_clean_error(lmops("classify", "--labels", "a,b", "--file", str(data)), "foo", "text")
 
 
+def test_classify_defaults_to_the_builtin_sentiment_model():
+    result = lmops("classify", "--json", "I love it, wonderful service", "This is awful, I hate it")
+    assert result.returncode == 0, result.stderr
+    assert [r["label"] for r in json.loads(result.stdout)] == ["positive", "negative"]
+
+
 def test_help_of_every_command():
-    for command in ("models", "classify", "chat", "eval"):
+    for command in ("models", "classify", "chat", "eval", "finetune", "jobs", "worker", "serve", "dev"):
         result = lmops(command, "--help")
         assert result.returncode == 0 and "usage: lmops" in result.stdout
