@@ -49,6 +49,7 @@ class FinetuneParams:
     early_stopping_patience: int | None = 2
     eval_steps: int | None = None
     save_steps: int | None = None
+    save_checkpoints: bool = True
     max_steps: int | None = None
     validation_fraction: float = 0.1
     seed: int = 0
@@ -86,6 +87,8 @@ class FinetuneParams:
         if self.method == "prefix" and self.gradient_checkpointing:
             raise ValueError("prefix tuning can't be combined with gradient checkpointing "
                              "(peft's prefix key/values bypass it); drop one of the two")
+        if not self.save_checkpoints and self.resume:
+            raise ValueError("resume needs checkpoints; drop save_checkpoints=false")
         if self.target_modules is not None:
             object.__setattr__(self, "target_modules", tuple(self.target_modules))
 

@@ -137,7 +137,7 @@ def _trainer(params, model, tokenizer, data: PreparedData, out_dir: Path, device
             model.enable_input_require_grads()
     interval = params.eval_steps
     strategy = "steps" if interval else "epoch"
-    early = params.early_stopping_patience is not None and data.validation
+    early = params.early_stopping_patience is not None and data.validation and params.save_checkpoints
     best_metric = "macro_f1" if params.task == "classify" else "loss"
     args = TrainingArguments(
         output_dir=str(out_dir / "checkpoints"),
@@ -152,7 +152,7 @@ def _trainer(params, model, tokenizer, data: PreparedData, out_dir: Path, device
         max_steps=params.max_steps or -1,
         eval_strategy=strategy if data.validation else "no",
         eval_steps=interval,
-        save_strategy=strategy,
+        save_strategy=strategy if params.save_checkpoints else "no",
         save_steps=params.save_steps or interval,
         save_total_limit=2,
         load_best_model_at_end=bool(early),

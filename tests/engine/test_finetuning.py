@@ -43,13 +43,13 @@ def tiny_csv(tmp_path_factory) -> Path:
 
 def params(data: Path, **overrides) -> FinetuneParams:
     base = dict(data=str(data), max_steps=6, batch_size=8, max_length=32, early_stopping_patience=None,
-                validation_fraction=0.2)
+                validation_fraction=0.2, save_checkpoints=False)
     return FinetuneParams(**{**base, **overrides})
 
 
 def test_lora_classifier_learns_saves_and_reloads(tiny_csv, settings, tmp_path):
     reports = []
-    result = finetune(params(tiny_csv, name="tickets-lora", max_steps=30, lr=5e-3),
+    result = finetune(params(tiny_csv, name="tickets-lora", max_steps=30, lr=5e-3, eval_steps=15),
                       settings=settings, progress=reports.append, output_dir=tmp_path / "out")
     losses = [r.loss for r in reports if r.loss is not None]
     assert losses[-1] < losses[0], losses
@@ -83,7 +83,7 @@ def test_lora_classifier_learns_saves_and_reloads(tiny_csv, settings, tmp_path):
 def test_cancel_stops_within_one_step_and_resume_continues(tiny_csv, settings, tmp_path):
     seen: list[int] = []
     out = tmp_path / "resumable"
-    p = params(tiny_csv, name="resumable", max_steps=6, save_steps=2, eval_steps=2)
+    p = params(tiny_csv, name="resumable", max_steps=6, save_steps=2, eval_steps=2, save_checkpoints=True)
     with pytest.raises(CancelledError, match="step 2"):
         finetune(p, settings=settings, output_dir=out, progress=lambda r: seen.append(r.step),
                  should_cancel=lambda: bool(seen) and seen[-1] >= 2)
