@@ -139,11 +139,15 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--ppl-texts", type=int, default=30)
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     settings = get_settings()
     spec = ModelRegistry(settings.models_dir).resolve("smollm2")
     say(f"torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()}), transformers "
         f"{transformers_version}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, "
         f"load average {os.getloadavg()[0]:.1f}")
     started = time.perf_counter()
     model, tokenizer = load_causal_lm(spec, device="cpu", cache_dir=settings.cache_dir, fast=True)

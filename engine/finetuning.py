@@ -5,6 +5,7 @@ cancellation check runs between steps, and `resume` continues from the last chec
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,8 +74,8 @@ def finetune(
             trainer, cancel = _trainer(params, model, tokenizer, data, out_dir, device,
                                        batch_size, accumulation, progress, should_cancel)
             started = time.perf_counter()
-            resume = params.resume and _has_checkpoint(out_dir / "checkpoints")
-            train_output = trainer.train(resume_from_checkpoint=True if resume else None)
+            checkpoint = latest_checkpoint(out_dir / "checkpoints") if params.resume else None
+            train_output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
             break
         except torch.cuda.OutOfMemoryError as exc:
             torch.cuda.empty_cache()
@@ -111,8 +112,22 @@ def _default_name(params: FinetuneParams) -> str:
     return f"{Path(params.data).stem[:24]}-{params.method}-{stamp}".replace(" ", "-")
 
 
-def _has_checkpoint(folder: Path) -> bool:
-    return folder.is_dir() and any(p.name.startswith("checkpoint-") for p in folder.iterdir())
+def latest_checkpoint(folder: Path) -> Path | None:
+    """The newest complete checkpoint in `folder`; incomplete ones (a process killed while
+    writing, before the Trainer's final `trainer_state.json`) are deleted."""
+    if not folder.is_dir():
+        return None
+    found: list[tuple[int, Path]] = []
+    for path in folder.glob("checkpoint-*"):
+        step = path.name.removeprefix("checkpoint-")
+        if not step.isdigit():
+            continue
+        if (path / "trainer_state.json").exists():
+            found.append((int(step), path))
+        else:
+            log.warning("removing incomplete checkpoint %s", path)
+            shutil.rmtree(path, ignore_errors=True)
+    return max(found)[1] if found else None
 
 
 def _trainer(params, model, tokenizer, data: PreparedData, out_dir: Path, device, batch_size: int,

@@ -56,12 +56,13 @@ def run_evaluate(params: Any, ctx: JobContext) -> dict[str, Any]:
 
 def run_finetune(params: Any, ctx: JobContext) -> dict[str, Any]:
     """Checkpoints live in the job's folder, so a requeued job resumes where it stopped."""
-    from engine.finetuning import finetune
+    from engine.finetuning import finetune, latest_checkpoint
 
     out = ctx.artifacts / "finetune"
     checkpoints = out / "checkpoints"
-    steps = [int(p.name.split("-")[-1]) for p in checkpoints.glob("checkpoint-*") if p.name[11:].isdigit()]
-    resume = bool(steps)
+    checkpoint = latest_checkpoint(checkpoints)
+    resumed_from = int(checkpoint.name.removeprefix("checkpoint-")) if checkpoint else None
+    resume = checkpoint is not None
     # a fixed name, so a resumed run registers the same model
     name = params.name or f"{Path(params.data).stem[:24]}-{params.method}-job{ctx.job_id}"
     params = replace(params, resume=resume or params.resume, name=name)
@@ -71,4 +72,4 @@ def run_finetune(params: Any, ctx: JobContext) -> dict[str, Any]:
 
     result = finetune(params, settings=ctx.settings, registry=ctx.registry, progress=report,
                       should_cancel=ctx.should_cancel, output_dir=out)
-    return {**result.to_json(), "resumed_from_step": max(steps) if steps else None}
+    return {**result.to_json(), "resumed_from_step": resumed_from}

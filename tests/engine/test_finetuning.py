@@ -175,3 +175,17 @@ def test_dialogue_loss_counts_only_assistant_tokens(settings):
     assert "Hello!" in tokenizer.decode(trained)
     assert "Hi there" not in tokenizer.decode(trained)
     assert example["labels"][0] == IGNORE_INDEX
+
+
+def test_latest_checkpoint_skips_and_removes_incomplete_ones(tmp_path):
+    from engine.finetuning import latest_checkpoint
+
+    for step, complete in ((2, True), (4, True), (6, False)):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        (folder / "adapter_model.safetensors").write_bytes(b"x")
+        if complete:
+            (folder / "trainer_state.json").write_text("{}")
+    assert latest_checkpoint(tmp_path) == tmp_path / "checkpoint-4"
+    assert not (tmp_path / "checkpoint-6").exists()
+    assert latest_checkpoint(tmp_path / "missing") is None
