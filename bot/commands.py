@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from bot.mrkdwn import USER_ID_PATTERN
 from engine.classify_params import ClassifyParams
 from engine.finetune_params import TASKS, FinetuneParams
 from engine.peft_methods import METHODS
@@ -70,7 +71,7 @@ def _show(value: str, limit: int = 40) -> str:
     return repr(value if len(value) <= limit else value[: limit - 1] + "…")
 
 
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_USER_ID = re.compile(rf"^{USER_ID_PATTERN}$")
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}(?:/[A-Za-z0-9][A-Za-z0-9._-]{0,127})?$")
 
 
@@ -284,7 +285,7 @@ class Token:
 _OPEN_QUOTES = {'"': '"”', "“": '"”“', "”": '"”'}
 _SLACK_MARKUP = re.compile(r"<(?:[@#!]|https?://|mailto:)[^<>]*>")
 _OPTION = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)=")
-_MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|([^>]*))?>$")
+_MENTION = re.compile(rf"^<@({USER_ID_PATTERN})(?:\|([^>]*))?>$")
 
 
 def tokenize(text: str) -> list[Token]:

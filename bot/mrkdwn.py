@@ -22,7 +22,9 @@ _BACKTICK_LOOKALIKE = "\u02cb"
 ELLIPSIS = "…"
 
 _BROADCAST = re.compile(r"@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+# Slack user ids (U.../W...); `_` also, for the local workspace of `lmops dev` (U_ADMIN).
+USER_ID_PATTERN = r"[UW][A-Z0-9_]{2,}"
+_USER_ID = re.compile(rf"^{USER_ID_PATTERN}$")
 # What truncation must not cut in half: an entity (`&amp;`) or Slack markup (`<@U1>`).
 _ENTITY_TAIL = re.compile(r"&[A-Za-z0-9#]*$")
 

@@ -83,12 +83,20 @@ def materialize(spec: ModelSpec, *, cache_dir: Path) -> Path:
     gguf = Path(spec.path) / spec.gguf_file
     if not gguf.is_file():
         raise ModelLoadError(f"model {spec.name!r}: GGUF file {gguf} is missing")
-    stat = gguf.stat()
-    digest = hashlib.sha256(f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
-    folder = Path(cache_dir) / f"{re.sub(r'[^A-Za-z0-9._-]', '_', spec.name)[:40]}-{digest[:12]}"
+    folder = Path(cache_dir) / f"{re.sub(r'[^A-Za-z0-9._-]', '_', spec.name)[:40]}-{_fingerprint(gguf)}"
     if not (folder / SOURCE_FILE).is_file():
         _convert_gguf(spec, gguf, folder)
     return folder
+
+
+def _fingerprint(path: Path, chunk: int = 1 << 20) -> str:
+    """Size, head and tail of a file: a reinstalled identical file keeps its cached copy."""
+    digest = hashlib.sha256(str(path.stat().st_size).encode())
+    with path.open("rb") as f:
+        digest.update(f.read(chunk))
+        f.seek(max(0, path.stat().st_size - chunk))
+        digest.update(f.read(chunk))
+    return digest.hexdigest()[:12]
 
 
 def _convert_gguf(spec: ModelSpec, gguf: Path, folder: Path) -> None:

@@ -130,7 +130,7 @@ async def test_promote(bot):
 
 async def test_access_show_grant_revoke(bot):
     shown = bot.ack_text(await bot.command("access", user=BOB))
-    assert "U_ADMIN _(LMOPS_ADMINS)_" in shown and "<@UALICE001>" in shown
+    assert "<@U_ADMIN> _(LMOPS_ADMINS)_" in shown and "<@UALICE001>" in shown
     refused = bot.ack_text(await bot.command(f"access grant <@{BOB}> trainer", user=ALICE))
     assert "Only admins may grant or revoke roles" in refused
     granted = bot.ack_text(await bot.command(f"access grant <@{BOB}|bob> trainer"))

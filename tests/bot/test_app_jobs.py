@@ -67,7 +67,7 @@ async def test_chat_reply_is_streamed_by_updates(bot):
                                                                     placeholder.ts)))
     final = bot.ws.get_message(GENERAL_CHANNEL_ID, placeholder.ts)
     assert "typing" not in bot.text(final) and "model `smollm2`" in bot.text(final)
-    assert "U_ADMIN asked: How do I reset it?" in bot.text(final)  # the command is invisible
+    assert "<@U_ADMIN> asked: How do I reset it?" in bot.text(final)  # the command is invisible
     assert "<!channel>" not in bot.text(final) and "&lt;!channel&gt;" in bot.text(final)
     assert len([m for m in bot.messages() if m.user == BOT_USER_ID]) == 1
     assert len(bot.ws.calls("chat.update")) >= 2
