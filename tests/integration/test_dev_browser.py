@@ -285,7 +285,7 @@ async def test_dev_runs_in_process_answers_and_stops(tmp_path: Path):
                 assert (await resp.json())["ok"]
             async with session.get("/web/history?channel=C_GENERAL") as resp:
                 (answer,) = (await resp.json())["ephemerals"]
-        assert "*Admins:* U_ADMIN" in answer["text"]  # the local user, from LMOPS_ADMINS
+        assert "*Admins:* <@U_ADMIN>" in answer["text"]  # the local user, from LMOPS_ADMINS
         assert (tmp_path / "home" / "lmops.db").exists()
     finally:
         stop.set()
