@@ -181,13 +181,17 @@ def _load_adapter(spec: ModelSpec, folder: Path, dtype: torch.dtype, cache_dir: 
 
 
 def _base_spec(spec: ModelSpec, adapter_base: str | None, registry: ModelRegistry) -> ModelSpec:
-    """spec.base when the registry knows it (a built-in or registered name), else the adapter's."""
+    """spec.base or the adapter's own base, preferring one that is here (built in or a folder)."""
     tried = [name for name in (spec.base, adapter_base) if name]
+    found = []
     for name in tried:
         try:
-            return registry.resolve(name)
+            found.append(registry.resolve(name))
         except UnknownModelError:
             continue
+    local = [s for s in found if s.builtin or Path(s.path).exists()]
+    if local or found:
+        return (local or found)[0]
     raise ModelLoadError(f"adapter {spec.name!r}: its base model ({' or '.join(tried) or 'none named'}) "
                          "can't be found")
 
@@ -238,6 +242,7 @@ def _fused_weight(layer: Any, name: str) -> torch.Tensor:
     return a.o_proj.weight if name == "o" else m.down_proj.weight
 
 
+@torch.no_grad()
 def _pack_int4(model: Any, pack: tuple[str, ...], cache_file: Path | None) -> dict[str, _Int4]:
     """The packable weights of each layer ("3.gate_up": ...), read from or saved to `cache_file`."""
     from safetensors.torch import load_file, save_file
