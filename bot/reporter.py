@@ -14,6 +14,12 @@ Slack; they write progress and results, and this posts them.
 Change notifications come from `storage.notify.JobWatcher` (LISTEN/NOTIFY, or a cheap poll
 on SQLite); each job is handled by at most one task at a time, which always reads the job's
 latest state, so a burst of changes collapses into one message update.
+
+Several bot replicas may run against one database: a replica claims a job
+(`storage.reporting`, a lease it renews while it reports) before it posts anything for it, and
+marks the job reported after its final message, so each message is posted once. At start-up and
+every lease period a replica picks up the jobs nobody is reporting: those of a replica that died,
+and those that finished while no bot was running.
 """
 
 from __future__ import annotations
@@ -21,6 +27,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import secrets
+import socket
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -64,12 +74,18 @@ class Reporter:
 
     def __init__(self, rt: BotRuntime, *, client: AsyncWebClient | None = None,
                  throttle: UpdateThrottle | None = None, poll_interval: float = 0.1,
-                 concurrency: int = 16) -> None:
+                 concurrency: int = 16, lease_seconds: float = 30.0,
+                 replica_id: str | None = None) -> None:
         self.rt = rt
         self.client = client or rt.client
         self.throttle = throttle or UpdateThrottle()
         self.store = BotStore(rt.store.db, threads=4, name="lmops-reporter")
         self.poll_interval = poll_interval
+        self.lease_seconds = lease_seconds
+        self.replica_id = replica_id or \
+            f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self._claims: dict[int, float] = {}  # job id -> when to renew its claim (monotonic)
+        self._sweeper: asyncio.Task[None] | None = None
         self._slots = asyncio.Semaphore(concurrency)
         self._running: dict[int, asyncio.Task[None]] = {}
         self._again: set[int] = set()
@@ -82,18 +98,35 @@ class Reporter:
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Watch job changes and pick up the jobs that were active before."""
+        """Watch job changes, and report what nobody is reporting (now and every lease)."""
         self._loop = asyncio.get_running_loop()
         self._watcher = JobWatcher(self.store.db.url, self._on_event,
                                    poll_interval=self.poll_interval)
         await asyncio.to_thread(self._watcher.start)
-        for job in await self.store.active_jobs():
+        await self.catch_up()
+        self._sweeper = self._loop.create_task(self._sweep(), name="report-sweeper")
+
+    async def catch_up(self) -> None:
+        """Kick every job no replica is reporting: active ones, ones whose replica died, and
+        ones that finished while no bot was running (within a day)."""
+        for job in await self.store.unreported_jobs():
             self.kick(int(job["id"]))
+
+    async def _sweep(self) -> None:
+        while not self._closing:
+            await asyncio.sleep(self.lease_seconds)
+            try:
+                await self.catch_up()
+            except Exception:
+                log.exception("looking for unreported jobs failed")
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Stop watching; let the Slack calls under way finish (a posted message's ts must
         reach storage), then cancel what is left (held-back updates)."""
         self._closing = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
         if self._watcher is not None:
             await asyncio.to_thread(self._watcher.stop)
             self._watcher = None
@@ -103,6 +136,10 @@ class Reporter:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        try:  # another replica (or this one restarted) takes over at once
+            await self.store.release_reports(self.replica_id)
+        except Exception:
+            log.warning("releasing this replica's job reports failed", exc_info=True)
         self.store.close()
 
     async def idle(self, timeout: float = 10.0) -> None:
@@ -154,8 +191,16 @@ class Reporter:
         job = await self.store.get_job(job_id)
         if job is None or not job.get("channel_id") or job_id in self._finished:
             return None
-        message = self._messages.setdefault(job_id, _Message(job.get("status_ts")))
         final = job["status"] in FINAL
+        if job.get("reported_at"):
+            self._finished.add(job_id)
+            return None
+        if job["kind"] == "classify" and not final:
+            return None  # a prediction gets one message, when it is done
+        if not await self._claim(job_id):
+            self._messages.pop(job_id, None)  # another replica reports it
+            return None
+        message = self._messages.setdefault(job_id, _Message(job.get("status_ts")))
         if job["kind"] == "classify":
             if final:
                 await self._prediction(job)
@@ -174,13 +219,27 @@ class Reporter:
             if final and job["status"] == "succeeded":
                 await self._results(job, message)
         if final:
+            await self.store.mark_reported(int(job["id"]), self.replica_id)
             self._finish(job)
         return None
+
+    async def _claim(self, job_id: int) -> bool:
+        """Whether this replica reports the job: claims it, or renews its claim when half of
+        the lease has passed."""
+        now = time.monotonic()
+        if self._claims.get(job_id, 0.0) > now:
+            return True
+        if not await self.store.claim_report(job_id, self.replica_id, self.lease_seconds):
+            self._claims.pop(job_id, None)
+            return False
+        self._claims[job_id] = now + self.lease_seconds / 2
+        return True
 
     def _finish(self, job: Row) -> None:
         job_id = int(job["id"])
         self._finished.add(job_id)
         self._messages.pop(job_id, None)
+        self._claims.pop(job_id, None)
         self.throttle.forget(str(job_id))
         started, ended = _time(job.get("started_at")), _time(job.get("finished_at"))
         if started and ended:

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, select
 
-from storage import accounts, activity, datasets, queue, registry
+from storage import accounts, activity, datasets, queue, registry, reporting
 from storage.db import session_scope
 from storage.errors import Conflict, NotFound
 from storage.tables import AuditEntryCreate, DatasetCreate, Job, JobCreate
@@ -136,10 +136,20 @@ class BotStore:
         return await self.call(lambda s: [as_dict(j) for j in queue.list_jobs(
             session=s, workspace_id=workspace_id, limit=limit)])
 
-    async def active_jobs(self) -> list[Row]:
-        """Queued and running jobs of every workspace that have a Slack channel."""
-        return await self.call(lambda s: [as_dict(j) for j in queue.list_jobs(
-            session=s, statuses=["todo", "doing"], limit=500) if j.channel_id])
+    async def unreported_jobs(self) -> list[Row]:
+        """Jobs of every workspace with a Slack channel that no bot replica is reporting."""
+        return await self.call(lambda s: [as_dict(j) for j in reporting.unreported_jobs(session=s)])
+
+    async def claim_report(self, job_id: int, owner: str, lease_seconds: float) -> bool:
+        return await self.call(lambda s: reporting.claim_report(
+            session=s, job_id=job_id, owner=owner, lease_seconds=lease_seconds))
+
+    async def mark_reported(self, job_id: int, owner: str) -> bool:
+        return await self.call(lambda s: reporting.mark_reported(session=s, job_id=job_id,
+                                                                 owner=owner))
+
+    async def release_reports(self, owner: str) -> int:
+        return await self.call(lambda s: reporting.release_reports(session=s, owner=owner))
 
     async def cancel(self, job_id: int, workspace_id: int) -> Row | None:
         def run(s: Session) -> Row | None:

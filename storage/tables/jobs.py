@@ -95,6 +95,11 @@ class Job(JobBase, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     # Bumped on every change, in commit order on SQLite: the cursor of the polling watcher.
     change_seq: int = Field(default=0, index=True)
+    # Which bot replica posts this job's Slack messages, until when, and when the final one
+    # went out (storage.reporting).
+    reporter_id: str | None = None
+    report_lease_until: datetime | None = time_field()
+    reported_at: datetime | None = time_field(index=True)
 
     def to_json(self) -> dict[str, Any]:
         """The `lmops jobs --json` shape of the public contract."""

@@ -94,3 +94,28 @@ def test_threads_may_upgrade_together(fresh_url):
         thread.join()
     assert errors == []
     assert current_revision(fresh_url) == head_revision()
+
+
+def test_jobs_finished_before_0002_count_as_reported(fresh_url):
+    upgrade(fresh_url, "0001")
+    engine = make_engine(fresh_url)
+    now = "2026-11-28 12:00:00+00:00"
+    job = ("INSERT INTO jobs (workspace_id, kind, params, status, priority, attempts, max_attempts,"
+           " run_after, progress, cancel_requested, created_at, updated_at, finished_at, change_seq,"
+           " channel_id) VALUES (1, 'noop', '{}', :status, 0, 0, 3, :now, '{}', false, :now, :now,"
+           " :finished, 1, 'C1')")
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO workspaces (id, team_id, name, created_at) "
+                                 "VALUES (1, 'T1', 'Acme', :now)"), {"now": now})
+            conn.execute(sa.text(job), {"status": "succeeded", "now": now, "finished": now})
+            conn.execute(sa.text(job), {"status": "doing", "now": now, "finished": None})
+        upgrade(fresh_url)
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT status, reported_at FROM jobs ORDER BY id")).all()
+        assert [(status, reported is not None) for status, reported in rows] == \
+            [("succeeded", True), ("doing", False)]
+    finally:
+        engine.dispose()
+    downgrade(fresh_url, "0001")
+    assert current_revision(fresh_url) == "0001"
