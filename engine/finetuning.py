@@ -23,7 +23,7 @@ from engine.finetune_setup import PreparedData, load_base_model, load_splits, to
 from engine.peft_methods import build_peft_config, supports_past_key_values
 from engine.registry import ModelRegistry, ModelSpec, validate_model_name
 from engine.settings import Settings, get_settings
-from engine.training_callbacks import CancelCheck, ProgressFn, ProgressReporter
+from engine.training_callbacks import AdaLoraAllocator, CancelCheck, ProgressFn, ProgressReporter
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +189,8 @@ def _trainer(params, model, tokenizer, data: PreparedData, out_dir: Path, device
     cancel = CancelCheck(should_cancel) if should_cancel is not None else None
     if cancel is not None:
         callbacks.append(cancel)
+    if params.method == "adalora":
+        callbacks.append(AdaLoraAllocator())
     if early:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=params.early_stopping_patience))
     trainer = Trainer(

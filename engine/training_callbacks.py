@@ -1,5 +1,5 @@
-"""Trainer callbacks: progress reports (for the CLI's bar and the worker's Slack updates) and
-cancellation between steps."""
+"""Trainer callbacks: progress reports (for the CLI's bar and the worker's Slack updates),
+cancellation between steps, and AdaLoRA's rank allocation."""
 
 from __future__ import annotations
 
@@ -83,4 +83,15 @@ class CancelCheck(TrainerCallback):
             self.cancelled = True
             control.should_training_stop = True
             control.should_save = True
+        return control
+
+
+class AdaLoraAllocator(TrainerCallback):
+    """AdaLoRA's rank allocation, which the Trainer does not run by itself: after every
+    optimizer step, while the gradients are still there, the budget is updated and the least
+    important singular values are masked (peft's `update_and_allocate`)."""
+
+    def on_optimizer_step(self, args, state, control, model=None, **kwargs):
+        if model is not None:
+            model.base_model.update_and_allocate(state.global_step)
         return control

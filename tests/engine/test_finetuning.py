@@ -189,3 +189,14 @@ def test_latest_checkpoint_skips_and_removes_incomplete_ones(tmp_path):
     assert latest_checkpoint(tmp_path) == tmp_path / "checkpoint-4"
     assert not (tmp_path / "checkpoint-6").exists()
     assert latest_checkpoint(tmp_path / "missing") is None
+
+
+def test_adalora_allocates_ranks_during_training(tiny_csv, settings, tmp_path):
+    # peft's rank allocation needs a call after every optimizer step that the Trainer doesn't
+    # make; with 10 steps the final budget is fixed at step 8 and saved as the rank pattern
+    result = finetune(params(tiny_csv, name="tickets-adalora-ranks", method="adalora", max_steps=10),
+                      settings=settings, output_dir=tmp_path / "ranks")
+    config = json.loads((Path(result.path) / "adapter_config.json").read_text())
+    assert config["rank_pattern"], "update_and_allocate never ran"
+    (prediction,) = engine.classify(["refund my card"], ClassifyParams(model=result.name), settings=settings)
+    assert prediction.label in {"billing", "bug", "praise"}
