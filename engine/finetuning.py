@@ -18,6 +18,7 @@ import torch
 
 from engine.devices import resolve_device
 from engine.errors import CancelledError, EngineError
+from engine.fast_dropout import use_fast_dropout
 from engine.finetune_params import FinetuneParams
 from engine.finetune_setup import PreparedData, load_base_model, load_splits, tokenize_splits
 from engine.peft_methods import build_peft_config, supports_past_key_values
@@ -146,6 +147,8 @@ def _trainer(params, model, tokenizer, data: PreparedData, out_dir: Path, device
         total_steps=total_steps, supports_past_key_values=supports_past_key_values(model))
     if peft_config is not None:
         model = get_peft_model(model, peft_config)
+    if device.type == "cpu":
+        use_fast_dropout(model, params.seed)
     if params.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if hasattr(model, "enable_input_require_grads"):
@@ -221,7 +224,13 @@ def _optimizer(model, params: FinetuneParams) -> torch.optim.Optimizer:
         {"params": no_decay, "lr": params.learning_rate, "weight_decay": 0.0},
         {"params": head, "lr": params.head_learning_rate, "weight_decay": params.weight_decay},
     ]
-    return torch.optim.AdamW([g for g in groups if g["params"]])
+    # fused: one kernel for every parameter, instead of a dozen small ops per LoRA matrix
+    return torch.optim.AdamW([g for g in groups if g["params"]], fused=_fused_adamw(model))
+
+
+def _fused_adamw(model) -> bool:
+    devices = {p.device.type for p in model.parameters() if p.requires_grad}
+    return devices <= {"cpu", "cuda"}
 
 
 def _classification_scores(eval_prediction) -> dict[str, float]:
