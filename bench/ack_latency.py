@@ -35,10 +35,6 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
-# bench/queue.py would shadow the standard library's `queue`: put the repository root first
-# instead of this folder.
-sys.path[:] = [str(ROOT)] + [p for p in sys.path
-                             if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import aiohttp
 

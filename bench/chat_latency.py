@@ -24,9 +24,6 @@ import sys
 import time
 from pathlib import Path
 
-# bench/queue.py would shadow the standard library's queue (which torch imports)
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 import torch
 import yaml
 from transformers import __version__ as transformers_version

@@ -1,7 +1,7 @@
 """Queue figures: enqueue-to-start latency with an idle worker, and no-op jobs per second.
 
     LMOPS_TEST_POSTGRES_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test \\
-        .venv/bin/python bench/queue.py [--jobs 1000] [--latency-jobs 200] [--backend both]
+        .venv/bin/python bench/job_queue.py [--jobs 1000] [--latency-jobs 200] [--backend both]
 
 Latency: one idle worker process waits for work the way a real one should (a `JobWatcher`:
 PostgreSQL LISTEN/NOTIFY, or the SQLite poll every 0.1 s, plus a 1 s fallback poll); the
@@ -25,11 +25,6 @@ import threading
 import time
 import uuid
 from pathlib import Path
-
-# This file is named like the stdlib `queue` that multiprocessing imports: take its folder off
-# the path (Python puts it first) and put the repository root there instead.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [str(_HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
