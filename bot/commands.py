@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from bot.command_text import OPEN_QUOTES, Token, from_slack, tokenize
 from bot.mrkdwn import USER_ID_PATTERN
 from engine.classify_params import ClassifyParams
 from engine.finetune_params import TASKS, FinetuneParams
@@ -267,80 +268,10 @@ def required_role(command: Command) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Tokens
+# Words with a meaning: `key=value` options and user mentions
 
-
-@dataclass(frozen=True)
-class Token:
-    """One word of the command text: its unquoted `value` and where it was (`raw`, offsets)."""
-
-    value: str
-    raw: str
-    start: int
-    end: int
-    quoted: bool = False
-    unclosed: bool = False
-
-
-_OPEN_QUOTES = {'"': '"”', "“": '"”“', "”": '"”'}
-_SLACK_MARKUP = re.compile(r"<(?:[@#!]|https?://|mailto:)[^<>]*>")
 _OPTION = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)=")
 _MENTION = re.compile(rf"^<@({USER_ID_PATTERN})(?:\|([^>]*))?>$")
-
-
-def tokenize(text: str) -> list[Token]:
-    """Split on whitespace; `"..."` (also curly quotes) groups words, `\\"` escapes a quote
-    inside; Slack markup such as `<@U123|bob smith>` stays one word."""
-    tokens: list[Token] = []
-    i, n = 0, len(text)
-    while i < n:
-        if text[i].isspace():
-            i += 1
-            continue
-        start, parts, quoted, unclosed = i, [], False, False
-        while i < n and not text[i].isspace():
-            ch = text[i]
-            markup = _SLACK_MARKUP.match(text, i) if ch == "<" else None
-            if markup:
-                parts.append(markup.group())
-                i = markup.end()
-            elif ch in _OPEN_QUOTES:
-                closers, j, inner = _OPEN_QUOTES[ch], i + 1, []
-                while j < n and text[j] not in closers:
-                    if text[j] == "\\" and j + 1 < n and text[j + 1] in '"\\“”':
-                        j += 1
-                    inner.append(text[j])
-                    j += 1
-                if j < n:
-                    parts.extend(inner)
-                    quoted, i = True, j + 1
-                else:
-                    parts.append(ch)
-                    unclosed, i = True, i + 1
-            else:
-                parts.append(ch)
-                i += 1
-        tokens.append(Token("".join(parts), text[start:i], start, i, quoted, unclosed))
-    return tokens
-
-
-def from_slack(text: str) -> str:
-    """Text as the user saw it: Slack markup (`<@U1|bob>`, `<https://x|label>`, `<!here>`)
-    turned back into plain words and `&amp;`/`&lt;`/`&gt;` unescaped."""
-
-    def plain(match: re.Match[str]) -> str:
-        body = match.group()[1:-1]
-        target, _, label = body.partition("|")
-        if target.startswith("@"):
-            return "@" + (label or target[1:])
-        if target.startswith("#"):
-            return "#" + (label or target[1:])
-        if target.startswith("!"):
-            return label or "@" + target[1:].split("^")[0]
-        return label or target
-
-    text = _SLACK_MARKUP.sub(plain, text)
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -464,7 +395,7 @@ def _add_option(args: Args, spec: Subcommand, key: str, token: Token) -> None:
 def _free_text(text: str, words: list[Token]) -> str:
     if not words:
         return ""
-    if len(words) == 1 and words[0].quoted and words[0].raw[0] in _OPEN_QUOTES:
+    if len(words) == 1 and words[0].quoted and words[0].raw[0] in OPEN_QUOTES:
         return from_slack(words[0].value).strip()
     pieces = [words[0].raw]
     for before, word in itertools.pairwise(words):
@@ -613,7 +544,7 @@ register(Subcommand(
     {"task": f"{' or '.join(TASKS)} (default: the data set's)",
      "base": "the model to start from (default: minilm for classify, smollm2 for chat)",
      "method": f"{', '.join(METHODS)} (default: lora)",
-     "epochs": "passes over the data (default: 6)",
+     "epochs": f"passes over the data (default: {FinetuneParams.epochs:g})",
      "lr": "learning rate (default: depends on the method)",
      "name": "the new model's name (letters, digits, '.', '_', '-')"},
     aliases=("fine-tune", "train")))

@@ -19,7 +19,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import error_blocks, fallback_text
-from bot.commands import CommandError, from_slack
+from bot.command_text import from_slack
+from bot.commands import CommandError
 from bot.jobs import Origin, chat_job
 from bot.runtime import BotRuntime
 from bot.uploads import SharedFile, handle_file

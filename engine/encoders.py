@@ -73,10 +73,14 @@ def merged(peft_model) -> nn.Module:
 
 
 def quantize_linear_int8(model: nn.Module) -> nn.Module:
-    """Int8 dynamic quantisation of every Linear layer (CPU only): the fast inference path."""
-    from torch.ao.quantization import quantize_dynamic
+    """Int8 dynamic quantisation of every Linear layer (CPU only): the fast inference path.
 
-    return quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+    Weights get one scale per output channel: on a Banking77 LoRA model that keeps 98.1% of the
+    fp32 labels (97.1% with one scale per tensor) at the same speed (`bench/int8_agreement.py`).
+    """
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    return quantize_dynamic(model, {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
 
 
 def load_classifier(

@@ -32,7 +32,7 @@ class FinetuneParams:
     task: str = "classify"
     base: str | None = None
     method: str = "lora"
-    epochs: float = 6.0
+    epochs: float = 4.0
     lr: float | None = None
     head_lr: float | None = None
     batch_size: int = 32

@@ -26,12 +26,11 @@ from bot.commands import (
     PromoteCommand,
     Subcommand,
     allows,
-    from_slack,
     parse,
     register,
     required_role,
-    tokenize,
 )
+from bot.command_text import from_slack, tokenize
 from engine.finetune_params import FinetuneParams
 
 
