@@ -73,8 +73,8 @@ def trainer_recipe(train, test, labels, epochs, *, padded: bool, out: Path) -> d
     seconds = time.perf_counter() - started
     # transformers 5 length-groups evaluation batches too: compare with the labels in the order
     # the predictions came back in, not the test set's order
-    output = trainer.predict(encode(*test))
-    accuracy = float(np.mean(output.predictions.argmax(-1) == output.label_ids))
+    predicted = trainer.predict(encode(*test))
+    accuracy = float(np.mean(predicted.predictions.argmax(-1) == predicted.label_ids))
     return {"samples_per_second": output.metrics["train_samples_per_second"], "seconds": seconds,
             "accuracy": accuracy}
 
