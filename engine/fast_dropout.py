@@ -4,7 +4,9 @@ step there (every adapted Linear drops out its input; `bench/finetune_throughput
 
 The layer is the same inverted dropout as `torch.nn.Dropout` (an independent mask per call,
 kept values scaled by 1/(1-p)), with p rounded to a multiple of 1/65536. Only CPU fine-tunes
-use it; CUDA's generator is fast.
+use it; CUDA's generator is fast. The generator's state goes into each checkpoint
+(`engine.training_callbacks.DropoutRngCheckpoint`), so a resumed fine-tune draws the masks an
+uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -42,10 +44,9 @@ class FastDropout(nn.Module):
         return f"p={self.p}"
 
 
-def use_fast_dropout(model: nn.Module, seed: int) -> int:
-    """Replace every `nn.Dropout` with p > 0 in `model` by a `FastDropout` (one generator for
-    all, seeded); returns how many were replaced."""
-    rng = np.random.default_rng(seed)
+def use_fast_dropout(model: nn.Module, rng: np.random.Generator) -> int:
+    """Replace every `nn.Dropout` with p > 0 in `model` by a `FastDropout` drawing from `rng`;
+    returns how many were replaced."""
     replaced = 0
     for module in list(model.modules()):
         for name, child in list(module.named_children()):

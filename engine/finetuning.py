@@ -24,7 +24,13 @@ from engine.finetune_setup import PreparedData, load_base_model, load_splits, to
 from engine.peft_methods import build_peft_config, supports_past_key_values
 from engine.registry import ModelRegistry, ModelSpec, validate_model_name
 from engine.settings import Settings, get_settings
-from engine.training_callbacks import AdaLoraAllocator, CancelCheck, ProgressFn, ProgressReporter
+from engine.training_callbacks import (
+    AdaLoraAllocator,
+    CancelCheck,
+    DropoutRngCheckpoint,
+    ProgressFn,
+    ProgressReporter,
+)
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +156,8 @@ def _trainer(params, model, tokenizer, data: PreparedData, out_dir: Path, device
         model.set_attn_implementation("eager")
     if peft_config is not None:
         model = get_peft_model(model, peft_config)
-    if device.type == "cpu":
-        use_fast_dropout(model, params.seed)
+    dropout_rng = np.random.default_rng(params.seed)
+    fast_dropout = device.type == "cpu" and use_fast_dropout(model, dropout_rng) > 0
     if params.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if hasattr(model, "enable_input_require_grads"):
@@ -197,6 +203,8 @@ def _trainer(params, model, tokenizer, data: PreparedData, out_dir: Path, device
         callbacks.append(cancel)
     if params.method == "adalora":
         callbacks.append(AdaLoraAllocator())
+    if fast_dropout:
+        callbacks.append(DropoutRngCheckpoint(dropout_rng))
     if early:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=params.early_stopping_patience))
     trainer = Trainer(

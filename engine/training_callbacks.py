@@ -1,11 +1,14 @@
 """Trainer callbacks: progress reports (for the CLI's bar and the worker's Slack updates),
-cancellation between steps, and AdaLoRA's rank allocation."""
+cancellation between steps, AdaLoRA's rank allocation, and the dropout generator's state in
+checkpoints."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
@@ -94,4 +97,29 @@ class AdaLoraAllocator(TrainerCallback):
     def on_optimizer_step(self, args, state, control, model=None, **kwargs):
         if model is not None:
             model.base_model.update_and_allocate(state.global_step)
+        return control
+
+
+class DropoutRngCheckpoint(TrainerCallback):
+    """Saves the state of `engine.fast_dropout`'s generator with every checkpoint and restores it
+    when training resumes from one (the Trainer does this for torch's generators only)."""
+
+    FILE = "dropout_rng.json"
+
+    def __init__(self, rng: Any) -> None:
+        self.rng = rng
+
+    def _file(self, args, state) -> Path:
+        return Path(args.output_dir) / f"checkpoint-{state.global_step}" / self.FILE
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        saved = self._file(args, state)
+        if state.global_step and saved.exists():  # resuming from that checkpoint
+            self.rng.bit_generator.state = json.loads(saved.read_text())
+        return control
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = self._file(args, state).parent
+        if folder.is_dir():
+            (folder / self.FILE).write_text(json.dumps(self.rng.bit_generator.state))
         return control

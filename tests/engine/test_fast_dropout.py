@@ -41,7 +41,7 @@ def test_eval_mode_and_p_zero_are_the_identity():
 def test_use_fast_dropout_replaces_only_active_dropout_layers():
     model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.1), nn.Sequential(nn.Dropout(0.2)),
                           nn.Dropout(0.0))
-    assert use_fast_dropout(model, seed=0) == 2
+    assert use_fast_dropout(model, np.random.default_rng(0)) == 2
     assert isinstance(model[1], FastDropout) and model[1].p == 0.1
     assert isinstance(model[2][0], FastDropout) and model[2][0].p == 0.2
     assert type(model[3]) is nn.Dropout

@@ -200,3 +200,28 @@ def test_adalora_allocates_ranks_during_training(tiny_csv, settings, tmp_path):
     assert config["rank_pattern"], "update_and_allocate never ran"
     (prediction,) = engine.classify(["refund my card"], ClassifyParams(model=result.name), settings=settings)
     assert prediction.label in {"billing", "bug", "praise"}
+
+
+def test_a_resumed_fine_tune_ends_where_an_uninterrupted_one_does(tiny_csv, settings, tmp_path):
+    # the Trainer restores torch's generators and the data order; the dropout masks' generator
+    # (engine.fast_dropout) is restored from the checkpoint as well
+    from safetensors.torch import load_file
+
+    def adapter(result) -> dict[str, torch.Tensor]:
+        return load_file(Path(result.path) / "adapter_model.safetensors")
+
+    p = params(tiny_csv, max_steps=4, save_steps=2, eval_steps=2, save_checkpoints=True)
+    straight = finetune(FinetuneParams(**{**p.__dict__, "name": "straight"}), settings=settings,
+                        output_dir=tmp_path / "straight")
+    seen: list[int] = []
+    interrupted = FinetuneParams(**{**p.__dict__, "name": "interrupted"})
+    with pytest.raises(CancelledError):
+        finetune(interrupted, settings=settings, output_dir=tmp_path / "interrupted",
+                 progress=lambda r: seen.append(r.step), should_cancel=lambda: bool(seen) and seen[-1] >= 2)
+    assert (tmp_path / "interrupted" / "checkpoints" / "checkpoint-2" / "dropout_rng.json").exists()
+    resumed = finetune(FinetuneParams(**{**interrupted.__dict__, "resume": True}), settings=settings,
+                       output_dir=tmp_path / "interrupted")
+    expected, got = adapter(straight), adapter(resumed)
+    assert expected.keys() == got.keys()
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=0, atol=1e-6, msg=name)
