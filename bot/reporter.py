@@ -18,8 +18,9 @@ latest state, so a burst of changes collapses into one message update.
 Several bot replicas may run against one database: a replica claims a job
 (`storage.reporting`, a lease it renews while it reports) before it posts anything for it, and
 marks the job reported after its final message, so each message is posted once. At start-up and
-every lease period a replica picks up the jobs nobody is reporting: those of a replica that died,
-and those that finished while no bot was running.
+every lease period a replica picks up the jobs nobody is reporting (those of a replica that died,
+and those that finished while no bot was running) and takes its share of each workspace's
+`chat.update` budget: the budget divided by the replicas holding claims on its jobs.
 """
 
 from __future__ import annotations
@@ -108,9 +109,13 @@ class Reporter:
 
     async def catch_up(self) -> None:
         """Kick every job no replica is reporting: active ones, ones whose replica died, and
-        ones that finished while no bot was running (within a day)."""
+        ones that finished while no bot was running (within a day). Then split each
+        workspace's update budget by the replicas reporting its jobs now."""
         for job in await self.store.unreported_jobs():
             self.kick(int(job["id"]))
+        replicas = await self.store.reporting_replicas()
+        for team in set(replicas) | set(self.throttle.shares()):
+            self.throttle.share(team, replicas.get(team, 1))
 
     async def _sweep(self) -> None:
         while not self._closing:

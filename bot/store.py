@@ -148,6 +148,9 @@ class BotStore:
         return await self.call(lambda s: reporting.mark_reported(session=s, job_id=job_id,
                                                                  owner=owner))
 
+    async def reporting_replicas(self) -> dict[str, int]:
+        return await self.call(lambda s: reporting.reporting_replicas(session=s))
+
     async def release_reports(self, owner: str) -> int:
         return await self.call(lambda s: reporting.release_reports(session=s, owner=owner))
 

@@ -24,6 +24,15 @@ class TokenBucket:
         self._tokens = float(capacity)
         self._at = clock()
 
+    def resize(self, rate: float, capacity: float) -> None:
+        """A new rate and capacity from now on (tokens above the new capacity are dropped)."""
+        if rate <= 0 or capacity < 1:
+            raise ValueError(f"a token bucket needs rate > 0 and capacity >= 1, not {rate}, "
+                             f"{capacity}")
+        self._refill()
+        self.rate, self.capacity = rate, float(capacity)
+        self._tokens = min(self._tokens, self.capacity)
+
     def _refill(self) -> None:
         now = self.clock()
         self._tokens = min(self.capacity, self._tokens + (now - self._at) * self.rate)
@@ -53,7 +62,9 @@ class UpdateThrottle:
 
     `per_minute` is the budget of one workspace: the bucket holds `burst` tokens and refills at
     `(per_minute - burst) / 60` a second, so no 60-second window sees more than `per_minute`
-    updates. Each message waits at least `min_interval` seconds between two updates.
+    updates. Each message waits at least `min_interval` seconds between two updates. Where
+    several bot replicas report jobs of one workspace, each takes its share of the budget
+    (`share`).
     """
 
     def __init__(self, per_minute: int = 50, *, burst: int = 10, min_interval: float = 3.0,
@@ -64,12 +75,30 @@ class UpdateThrottle:
         self.clock = clock
         self._buckets: dict[str, TokenBucket] = {}
         self._last: dict[str, float] = {}
+        self._replicas: dict[str, int] = {}
+
+    def _size(self, team: str) -> tuple[float, float]:
+        replicas = self._replicas.get(team, 1)
+        return (self.per_minute - self.burst) / 60.0 / replicas, max(self.burst / replicas, 1.0)
 
     def bucket(self, team: str) -> TokenBucket:
         if team not in self._buckets:
-            self._buckets[team] = TokenBucket((self.per_minute - self.burst) / 60.0, self.burst,
-                                              clock=self.clock)
+            self._buckets[team] = TokenBucket(*self._size(team), clock=self.clock)
         return self._buckets[team]
+
+    def share(self, team: str, replicas: int) -> None:
+        """`replicas` bot replicas report jobs of `team` now: this one takes 1/replicas of the
+        workspace's budget (the whole budget again with 1)."""
+        replicas = max(int(replicas), 1)
+        if self._replicas.get(team, 1) == replicas:
+            return
+        self._replicas[team] = replicas
+        if team in self._buckets:
+            self._buckets[team].resize(*self._size(team))
+
+    def shares(self) -> dict[str, int]:
+        """The workspaces whose budget is shared, and by how many replicas."""
+        return {team: n for team, n in self._replicas.items() if n > 1}
 
     def try_update(self, team: str, key: str) -> float:
         """0 and a token taken when `key`'s message may be updated now; else the seconds to

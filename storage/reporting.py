@@ -79,3 +79,14 @@ def unreported_jobs(*, session: Session, window: timedelta = CATCH_UP_WINDOW,
                sa.or_(Job.report_lease_until.is_(None), Job.report_lease_until < now(session)),
                sa.or_(Job.status.not_in(final), Job.finished_at > later(session, -window.total_seconds())))
         .order_by(Job.id).limit(limit)).all()
+
+
+def reporting_replicas(*, session: Session) -> dict[str, int]:
+    """How many bot replicas hold live claims on unreported jobs, by Slack team: the replicas
+    that share the team's `chat.update` budget now."""
+    rows = session.execute(
+        sa.select(Job.team_id, sa.func.count(sa.distinct(Job.reporter_id)))
+        .where(Job.reported_at.is_(None), Job.team_id.is_not(None),
+               Job.report_lease_until > now(session))
+        .group_by(Job.team_id)).all()
+    return {str(team): int(count) for team, count in rows}

@@ -112,3 +112,28 @@ async def test_the_jobs_of_a_dead_replica_are_taken_over_when_its_claim_expires(
         await survivor.stop()
     row = bot.db_call(lambda s: queue.get_job(session=s, job_id=job.id))
     assert row.reporter_id == "survivor" and row.reported_at is not None
+
+
+@pytest.mark.asyncio
+async def test_replicas_reporting_one_workspace_share_its_update_budget(bot):
+    await bot.reporter.stop()
+    first, second = replica(bot, "first"), replica(bot, "second")
+    ws = bot.workspace_id()
+    # jobs without a channel: no reporter posts for them, so the claims below are the only ones
+    jobs = [bot.db_call(lambda s: queue.enqueue(session=s, job_in=JobCreate(
+        workspace_id=ws, kind="noop", team_id="T_LOCAL"))) for _ in range(2)]
+    for job, owner in zip(jobs, ("first", "second"), strict=True):
+        assert bot.db_call(lambda s, job=job, owner=owner: reporting.claim_report(
+            session=s, job_id=job.id, owner=owner))
+    await first.start()
+    await second.start()
+    try:
+        assert first.throttle.shares() == second.throttle.shares() == {"T_LOCAL": 2}
+        assert first.throttle.bucket("T_LOCAL").capacity == 5  # half the burst of 10
+        bot.db_call(lambda s: reporting.mark_reported(session=s, job_id=jobs[1].id,
+                                                      owner="second"))
+        await first.catch_up()
+        assert first.throttle.shares() == {}  # one replica left: the whole budget again
+        assert first.throttle.bucket("T_LOCAL").capacity == 10
+    finally:
+        await asyncio.gather(first.stop(), second.stop())

@@ -50,6 +50,29 @@ def test_update_throttle_never_exceeds_the_limit_in_any_minute():
     assert len(sent) >= 400  # and it does not starve either: close to 40 a minute
 
 
+def test_replicas_sharing_a_workspace_stay_under_its_limit_together():
+    clock = FakeClock()
+    replicas = [UpdateThrottle(per_minute=50, burst=10, min_interval=3.0, clock=clock)
+                for _ in range(3)]
+    for throttle in replicas:
+        throttle.try_update("T1", "warm")  # a bucket made before the share is resized
+        throttle.share("T1", 3)
+    assert replicas[0].shares() == {"T1": 3}
+    sent: list[float] = []
+    for tick in range(3000):  # 5 minutes; each replica has 20 jobs asking every 0.1 s
+        clock.now = tick * 0.1
+        for r, throttle in enumerate(replicas):
+            for job in range(20):
+                if throttle.try_update("T1", f"{r}-{job}") == 0:
+                    sent.append(clock.now)
+    for start in sent:
+        assert sum(1 for t in sent if start <= t < start + 60) <= 50
+    assert len(sent) >= 180  # close to 40 a minute for the three together
+    replicas[0].share("T1", 1)
+    assert replicas[0].shares() == {}
+    assert replicas[0].bucket("T1").capacity == 10
+
+
 def test_update_throttle_interval_per_message_and_workspaces():
     clock = FakeClock()
     throttle = UpdateThrottle(per_minute=50, burst=10, min_interval=3.0, clock=clock)

@@ -84,3 +84,13 @@ def test_releasing_hands_the_claims_over_at_once(session, workspace):
     reporting.mark_reported(session=session, job_id=jobs[0].id, owner="a")
     assert reporting.release_reports(session=session, owner="a") == 2
     assert reporting.claim_report(session=session, job_id=jobs[1].id, owner="b")
+
+
+def test_replicas_are_counted_by_team_while_their_claims_live(session, workspace):
+    jobs = [add(session, workspace, team_id=team) for team in ("T1", "T1", "T1", "T2")]
+    for job, owner in zip(jobs, ("a", "b", "a", "a"), strict=True):
+        assert reporting.claim_report(session=session, job_id=job.id, owner=owner)
+    assert reporting.reporting_replicas(session=session) == {"T1": 2, "T2": 1}
+    expire_claim(session, jobs[1].id)
+    reporting.mark_reported(session=session, job_id=jobs[3].id, owner="a")
+    assert reporting.reporting_replicas(session=session) == {"T1": 1}
