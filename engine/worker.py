@@ -2,7 +2,11 @@
 
 This is the only engine module that imports `storage`. A worker runs `concurrency` general
 lanes plus one prediction lane (classify, chat), so predictions are answered while a fine-tune
-runs. Each running job has a heartbeat thread; when the heartbeat says the job was cancelled
+runs. A lane that claims a classify job claims the other queued ones too (up to
+`prediction_batch`) and answers those that ask for the same model together
+(`engine.classify_batching`): one forward pass for a burst of `/lm classify`.
+
+Each running job has a heartbeat thread; when the heartbeat says the job was cancelled
 (or taken away), or the worker is asked to stop (SIGTERM), the job's `should_cancel` turns true
 and the engine stops at its next step: a cancelled job ends `cancelled`, a job stopped by a
 shutdown is checkpointed and handed back to the queue for another worker.
@@ -74,6 +78,7 @@ class WorkerConfig:
     progress_interval: float = 2.0
     poll_interval: float = 1.0
     prediction_lane: bool = True
+    prediction_batch: int = 32  # classify jobs claimed at once (1: one at a time)
     prefer_finetunes: bool | None = None  # None: when a CUDA device is present
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
@@ -81,6 +86,8 @@ class WorkerConfig:
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, not {self.concurrency}")
+        if self.prediction_batch < 1:
+            raise ValueError(f"prediction_batch must be at least 1, not {self.prediction_batch}")
         if self.kinds is not None:
             unknown = [k for k in self.kinds if k not in KINDS]
             if unknown:
@@ -164,7 +171,63 @@ class Worker:
                 with self.wake:
                     self.wake.wait(self.config.poll_interval)
                 continue
+            if job.kind == "classify" and self.config.prediction_batch > 1:
+                more = self._claim_more("classify", self.config.prediction_batch - 1)
+                self._classify_batch([job, *more])
+            else:
+                self.execute(job.id, job.kind, job.params, job.workspace_id, job.user_id)
+
+    def _claim_more(self, kind: str, limit: int) -> list[Any]:
+        """Up to `limit` more queued jobs of `kind`, claimed now (none on a database error)."""
+        more: list[Any] = []
+        try:
+            while len(more) < limit:
+                with session_scope(self.db) as session:
+                    job = queue.claim(session=session, worker_id=self.config.worker_id,
+                                      kinds=[kind])
+                if job is None:
+                    break
+                more.append(job)
+        except Exception:
+            log.exception("claim failed")
+        return more
+
+    def _classify_batch(self, jobs: list[Any]) -> None:
+        """Run claimed classify jobs: those asking for the same classification in one call."""
+        from engine.classify_batching import group_classify_jobs
+
+        by_id = {job.id: job for job in jobs}
+        groups, alone = group_classify_jobs((j.id, j.workspace_id, j.params) for j in jobs)
+        for group in groups:
+            self._classify_together(group, [by_id[i] for i in group.job_ids])
+        for job_id in alone:
+            job = by_id[job_id]
             self.execute(job.id, job.kind, job.params, job.workspace_id, job.user_id)
+
+    def _classify_together(self, group, jobs: list[Any]) -> None:
+        """One classify call for the group; each job gets its own predictions. Should the call
+        fail, every job runs again on its own, so each fails (or retries) for its own reason."""
+        from engine.classification import classify
+
+        state = _RunState()
+        beat = threading.Thread(target=self._heartbeat, args=(group.job_ids, state), daemon=True)
+        beat.start()
+        registry = ModelRegistry(catalog=StorageCatalog(self.db, group.workspace_id))
+        started = time.monotonic()
+        try:
+            predictions = classify(group.texts, group.params, settings=self.settings,
+                                   registry=registry)
+        except Exception:  # noqa: BLE001 (the jobs are run again one by one)
+            state.done.set()
+            log.info("classifying jobs %s together failed; running them one by one", group.job_ids)
+            for job in jobs:
+                self.execute(job.id, job.kind, job.params, job.workspace_id, job.user_id)
+            return
+        state.done.set()
+        for job_id, share in group.split(predictions).items():
+            self._finish(job_id, result={"predictions": [p.to_json() for p in share]})
+        log.info("jobs %s (classify, %d texts) succeeded together in %.2fs", group.job_ids,
+                 len(group.texts), time.monotonic() - started)
 
     def _janitor(self) -> None:
         timeout = self.settings.lmops_heartbeat_timeout
@@ -182,7 +245,7 @@ class Worker:
     def execute(self, job_id: int, kind_name: str, raw_params: dict[str, Any], workspace_id: int,
                 user_id: str | None = None) -> None:
         state = _RunState()
-        beat = threading.Thread(target=self._heartbeat, args=(job_id, state), daemon=True)
+        beat = threading.Thread(target=self._heartbeat, args=([job_id], state), daemon=True)
         beat.start()
         try:
             kind = get_kind(kind_name)
@@ -217,15 +280,16 @@ class Worker:
         log.info("job %s (%s) succeeded in %.1fs", job_id, kind_name, time.monotonic() - started)
         self._finish(job_id, result=result)
 
-    def _heartbeat(self, job_id: int, state: _RunState) -> None:
+    def _heartbeat(self, job_ids: list[int], state: _RunState) -> None:
         while not state.done.wait(self.config.heartbeat_interval):
             try:
                 with session_scope(self.db) as session:
-                    alive = queue.heartbeat(session=session, job_id=job_id, worker_id=self.config.worker_id)
+                    alive = [queue.heartbeat(session=session, job_id=job_id,
+                                             worker_id=self.config.worker_id) for job_id in job_ids]
             except Exception:
                 log.exception("heartbeat failed")
                 continue
-            if not alive and state.stop_reason is None:
+            if not all(alive) and state.stop_reason is None:
                 state.stop_reason = "cancel"
 
     def _progress_writer(self, job_id: int, state: _RunState) -> Callable[[dict[str, Any]], None]:

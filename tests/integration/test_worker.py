@@ -145,3 +145,43 @@ def test_sigkilled_finetune_is_requeued_and_resumes_from_its_checkpoint(home, tm
     assert done.attempts == 2
     assert done.result["resumed_from_step"] >= 4
     assert done.result["name"] == "killed"
+
+
+def test_a_burst_of_classify_jobs_is_answered_together_each_with_its_own_texts(home, caplog):
+    import logging
+
+    import engine
+    from engine.classify_params import ClassifyParams
+
+    labels = ["positive", "negative"]
+    texts = [[f"I love this product, day {i}"] if i % 2 else [f"awful service {i}", f"great {i}"]
+             for i in range(12)]
+    burst = [enqueue(home, "classify", {"texts": t, "labels": labels}) for t in texts]
+    other = enqueue(home, "classify", {"texts": ["fine"], "labels": ["good", "bad"]})
+    unknown = [enqueue(home, "classify", {"texts": ["hi"], "model": "no-such-model"}) for _ in range(2)]
+    bad = enqueue(home, "classify", {"texts": "not a list"})
+    caplog.set_level(logging.INFO, logger="engine.worker")
+    worker, thread = run_worker(home)
+    try:
+        everything = [*burst, other, *unknown, bad]
+        wait_for(lambda: all(job(home, j).status in ("succeeded", "failed") for j in everything))
+    finally:
+        worker.shutdown()
+        thread.join(10)
+    assert any("succeeded together" in r.message for r in caplog.records)
+    alone = engine.classify([t for ts in texts for t in ts], ClassifyParams(labels=tuple(labels)),
+                            settings=home)
+    expected = iter(alone)
+    for job_id, job_texts in zip(burst, texts, strict=True):
+        done = job(home, job_id)
+        assert done.status == "succeeded" and done.attempts == 1
+        for prediction in done.result["predictions"]:
+            reference = next(expected)
+            assert prediction["text"] == reference.text and prediction["label"] == reference.label
+            assert prediction["score"] == pytest.approx(reference.score, abs=1e-4)
+        assert [p["text"] for p in done.result["predictions"]] == job_texts
+    assert job(home, other).status == "succeeded"
+    for job_id in unknown:  # their group's call failed: each failed on its own, at once
+        assert job(home, job_id).status == "failed" and "no-such-model" in job(home, job_id).error
+        assert job(home, job_id).attempts == 1
+    assert job(home, bad).status == "failed" and "bad job" in job(home, bad).error
