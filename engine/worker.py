@@ -78,7 +78,9 @@ class WorkerConfig:
     progress_interval: float = 2.0
     poll_interval: float = 1.0
     prediction_lane: bool = True
-    prediction_batch: int = 32  # classify jobs claimed at once (1: one at a time)
+    # classify jobs claimed at once (1: one at a time); larger groups answer a burst a little
+    # faster but hold the CPU long enough to slow a bot on the same cores (docs/benchmarks.md)
+    prediction_batch: int = 8
     prefer_finetunes: bool | None = None  # None: when a CUDA device is present
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
