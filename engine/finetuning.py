@@ -152,7 +152,7 @@ def _trainer(params, model, tokenizer, data: PreparedData, out_dir: Path, device
         target_modules=list(params.target_modules) if params.target_modules else None,
         total_steps=total_steps, supports_past_key_values=supports_past_key_values(model))
     if device.type == "cpu" and getattr(model.config, "attention_probs_dropout_prob", 0) > 0:
-        # SDPA's CPU kernel with dropout is slower than the eager attention (~5% of a step)
+        # SDPA's CPU kernel with dropout is slower than the eager attention (a few % of a step)
         model.set_attn_implementation("eager")
     if peft_config is not None:
         model = get_peft_model(model, peft_config)
