@@ -12,6 +12,7 @@ from engine.batching import encode, length_sorted_batches, pad_batch
 from engine.classify_params import ClassifyParams
 from engine.encoders import load_classifier, load_encoder
 from engine.errors import DataError, LabelMismatchError, NoClassifierError
+from engine.int8_check import int8_by_default
 from engine.registry import ModelRegistry, ModelSpec
 from engine.settings import Settings, get_settings
 
@@ -67,7 +68,8 @@ def classify(
     spec = _choose_model(params, registry, default_model)
     if spec.task == "embed":
         return _zero_shot(texts, spec, params)
-    loaded = load_classifier(spec, device=params.device, quantize=params.quantize, registry=registry)
+    quantize = int8_by_default(spec) if params.quantize is None else params.quantize
+    loaded = load_classifier(spec, device=params.device, quantize=quantize, registry=registry)
     keep = _label_subset(loaded.labels, params.labels)
     return _predict(
         texts, loaded.tokenizer, loaded.max_length, params.batch_size, loaded.device,

@@ -27,7 +27,9 @@ class ClassifyParams:
     labels: tuple[str, ...] | None = None
     device: str = "auto"
     batch_size: int = 64
-    quantize: bool = False
+    # int8 on the CPU: True always, False never, None where the model's own check allows it
+    # (engine.int8_check)
+    quantize: bool | None = None
 
     def __post_init__(self) -> None:
         if self.labels is not None:

@@ -95,6 +95,15 @@ def save_model(trainer, tokenizer, params: FinetuneParams, data: PreparedData,
     return final
 
 
+def update_metrics_file(model_dir: Path, extra: dict[str, Any]) -> None:
+    """Add `extra` to the model's metrics.json (written whole to a temporary file first)."""
+    path = model_dir / "metrics.json"
+    metrics = {**json.loads(path.read_text()), **extra}
+    tmp = path.with_suffix(".json.tmp")
+    _write_json(tmp, metrics)
+    tmp.replace(path)
+
+
 def _relocate_plots(metrics: dict[str, Any], staging: Path, final: Path) -> dict[str, Any]:
     plots = {name: str(final.resolve() / Path(path).name) for name, path in metrics.get("plots", {}).items()}
     return {**metrics, "plots": plots}

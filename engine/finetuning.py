@@ -104,14 +104,37 @@ def finetune(
     staging = staging_dir(out_dir)
     metrics = evaluate_held_out(trainer, params, data, staging)
     model_dir = save_model(trainer, tokenizer, params, data, metrics, out_dir, staging)
-    spec = registry.register(ModelSpec(
-        name=name, task=params.task, path=str(model_dir), base=params.base_model,
-        method=params.method, labels=data.labels, metrics=metrics))
+    spec = ModelSpec(name=name, task=params.task, path=str(model_dir), base=params.base_model,
+                     method=params.method, labels=data.labels, metrics=metrics)
+    if params.task == "classify" and data.held_out is not None:
+        metrics["int8"] = _int8_check(spec, data, registry)
+    spec = registry.register(spec)
     return FinetuneResult(
         name=spec.name, path=spec.path, task=params.task, base=params.base_model,
         method=params.method, metrics=metrics, train_seconds=round(seconds, 2),
         samples_per_second=round(float(train_output.metrics.get("train_samples_per_second", 0.0)), 2),
     )
+
+
+def _int8_check(spec: ModelSpec, data: PreparedData, registry: ModelRegistry) -> dict[str, Any]:
+    """int8 against fp32 on the held-out rows (engine.int8_check), added to metrics.json. A
+    check that fails leaves the model fp32 by default; the fine-tune itself stands."""
+    from engine.finetune_outputs import update_metrics_file
+    from engine.int8_check import check_int8
+
+    held_out = data.held_out
+    try:
+        check = check_int8(spec, held_out.texts, held_out.labels, registry)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("the int8 check of %s failed: %s", spec.name, exc)
+        check = {"default": False, "error": f"{type(exc).__name__}: {exc}"}
+    update_metrics_file(Path(spec.path), {"int8": check})
+    if "n" in check:
+        log.info("int8 on %d held-out rows: %.1f%% of fp32's labels, accuracy %+.2f points%s",
+                 check["n"], 100 * check["agreement"],
+                 100 * (check["accuracy_int8"] - check["accuracy_fp32"]),
+                 ": int8 by default" if check["default"] else "")
+    return check
 
 
 def _default_name(params: FinetuneParams) -> str:

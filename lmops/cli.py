@@ -53,7 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", help="comma-separated labels: zero-shot when no fine-tuned model is named")
     p.add_argument("--file", help="CSV/TSV/JSONL/JSON of texts; writes FILE.predictions.csv")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--fast", action="store_true", help="int8 dynamic quantisation on CPU (faster, may differ slightly)")
+    precision = p.add_mutually_exclusive_group()
+    precision.add_argument("--fast", action="store_true",
+                           help="int8 dynamic quantisation on CPU (faster, may differ slightly); by default "
+                                "only models whose int8 check passed at fine-tuning run int8")
+    precision.add_argument("--exact", action="store_true", help="fp32 even where int8 would be the default")
     _common(p, device=True)
     p.set_defaults(handler=commands.classify)
 

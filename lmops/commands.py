@@ -60,7 +60,8 @@ def classify(args: argparse.Namespace) -> int:
     from engine.classification import ClassifyParams
 
     params = ClassifyParams(model=args.model, labels=_labels(args.labels), device=args.device,
-                            batch_size=args.batch_size, quantize=args.fast)
+                            batch_size=args.batch_size,
+                            quantize=True if args.fast else False if args.exact else None)
     texts, rows, source = _classify_inputs(args)
     ctx = local()
     default = None if params.model or params.labels else _promoted(ctx, "classify")

@@ -62,6 +62,10 @@ def test_lora_classifier_learns_saves_and_reloads(tiny_csv, settings, tmp_path):
     assert set(result.metrics) >= {"n", "accuracy", "macro_f1", "weighted_f1", "loss", "per_label",
                                    "confusion_matrix", "plots"}
     assert "tickets-lora" in ModelRegistry(settings.models_dir).names()
+    # int8 was checked on the held-out rows: too few of them to make it the default
+    int8 = json.loads((folder / "metrics.json").read_text())["int8"]
+    assert int8 == result.metrics["int8"] and int8["n"] == result.metrics["n"]
+    assert 0 <= int8["agreement"] <= 1 and int8["default"] is False
 
     # the registered model (adapter merged at load) gives the same logits as the unmerged adapter
     from peft import PeftModel
