@@ -99,7 +99,8 @@ def engine_run(train, test, out: Path, *, eval_on_test: bool, **overrides) -> di
     started = time.perf_counter()
     result = finetune(params, settings=settings, output_dir=out / params.name)
     seconds = time.perf_counter() - started
-    predicted = engine.classify(test[0], ClassifyParams(model=params.name), settings=settings)
+    predicted = engine.classify(test[0], ClassifyParams(model=params.name, quantize=False),
+                                settings=settings)
     accuracy = float(np.mean([p.label == y for p, y in zip(predicted, test[1])]))
     return {"samples_per_second": result.samples_per_second, "seconds": seconds, "accuracy": accuracy,
             "train_seconds": result.train_seconds}

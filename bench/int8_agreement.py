@@ -5,7 +5,8 @@ the same label, the accuracy of both, and texts per second, measured in the same
         [--data ../shared/data/banking77/test.csv] [--batch-size 64]
 
 int8 is worth making the default for a model only where at least 99.5% of the labels agree with
-fp32 and the accuracy is within half a point (issue 3); the last line says whether that holds.
+fp32 and the accuracy is within half a point (issue 3; `engine.int8_check`, the same rule every
+classification fine-tune applies to its held-out rows); the last line says whether that holds.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import engine
 from engine.classify_params import ClassifyParams
 from engine.data import load_classification
+from engine.int8_check import int8_verdict
 from engine.settings import get_settings
 from lmops.wiring import local
 
@@ -40,19 +42,18 @@ def main() -> None:
     args = parser.parse_args()
     data = load_classification(args.data)
     texts, gold = list(data.texts), list(data.labels)
-    fp32, fp32_rate = timed_labels(texts, ClassifyParams(model=args.model, batch_size=args.batch_size))
+    fp32, fp32_rate = timed_labels(texts, ClassifyParams(model=args.model, batch_size=args.batch_size,
+                                                         quantize=False))
     int8, int8_rate = timed_labels(texts, ClassifyParams(model=args.model, batch_size=args.batch_size,
                                                          quantize=True))
-    agree = sum(a == b for a, b in zip(fp32, int8, strict=True)) / len(texts)
-    acc32 = sum(p == g for p, g in zip(fp32, gold, strict=True)) / len(texts)
-    acc8 = sum(p == g for p, g in zip(int8, gold, strict=True)) / len(texts)
+    verdict = int8_verdict(fp32, int8, gold)
     print(f"{args.model} on {len(texts)} texts of {args.data.name}")
     print(f"{'':6s} {'accuracy':>9s} {'texts/s':>9s}")
-    print(f"{'fp32':6s} {acc32:9.4f} {fp32_rate:9.1f}")
-    print(f"{'int8':6s} {acc8:9.4f} {int8_rate:9.1f}  ({int8_rate / fp32_rate:.2f}x)")
-    print(f"same label: {agree:.4f}; accuracy change {100 * (acc8 - acc32):+.2f} points")
-    holds = agree >= 0.995 and abs(acc8 - acc32) <= 0.005
-    print("int8 as default:", "holds (>= 99.5% agree, within 0.5 points)" if holds else
+    print(f"{'fp32':6s} {verdict['accuracy_fp32']:9.4f} {fp32_rate:9.1f}")
+    print(f"{'int8':6s} {verdict['accuracy_int8']:9.4f} {int8_rate:9.1f}  ({int8_rate / fp32_rate:.2f}x)")
+    change = 100 * (verdict["accuracy_int8"] - verdict["accuracy_fp32"])
+    print(f"same label: {verdict['agreement']:.4f}; accuracy change {change:+.2f} points")
+    print("int8 as default:", "holds (>= 99.5% agree, within 0.5 points)" if verdict["default"] else
           "does not hold (needs >= 99.5% agreement and accuracy within 0.5 points)")
 
 

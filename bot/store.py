@@ -59,6 +59,16 @@ class BotStore:
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, run)
 
+    async def find(self, fn: Callable[[Session], SQLModel]) -> Row | None:
+        """`fn(session)`'s row as a dict, or None where it raises `NotFound`."""
+        def run(s: Session) -> Row | None:
+            try:
+                return as_dict(fn(s))
+            except NotFound:
+                return None
+
+        return await self.call(run)
+
     # -- workspaces and roles -------------------------------------------------------------
 
     async def workspace_id(self, team_id: str) -> int:
@@ -124,13 +134,8 @@ class BotStore:
             return await self.call(run)
 
     async def get_job(self, job_id: int, workspace_id: int | None = None) -> Row | None:
-        def run(s: Session) -> Row | None:
-            try:
-                return as_dict(queue.get_job(session=s, job_id=job_id, workspace_id=workspace_id))
-            except NotFound:
-                return None
-
-        return await self.call(run)
+        return await self.find(lambda s: queue.get_job(session=s, job_id=job_id,
+                                                       workspace_id=workspace_id))
 
     async def list_jobs(self, workspace_id: int, limit: int = 25) -> list[Row]:
         return await self.call(lambda s: [as_dict(j) for j in queue.list_jobs(
@@ -155,14 +160,8 @@ class BotStore:
         return await self.call(lambda s: reporting.release_reports(session=s, owner=owner))
 
     async def cancel(self, job_id: int, workspace_id: int) -> Row | None:
-        def run(s: Session) -> Row | None:
-            try:
-                return as_dict(queue.request_cancel(session=s, job_id=job_id,
-                                                    workspace_id=workspace_id))
-            except NotFound:
-                return None
-
-        return await self.call(run)
+        return await self.find(lambda s: queue.request_cancel(session=s, job_id=job_id,
+                                                              workspace_id=workspace_id))
 
     async def set_status_ts(self, job_id: int, ts: str) -> None:
         await self.call(lambda s: queue.set_status_message(session=s, job_id=job_id,
@@ -209,27 +208,14 @@ class BotStore:
 
     async def promote(self, workspace_id: int, name: str) -> Row | None:
         self._promoted.clear()
-
-        def run(s: Session) -> Row | None:
-            try:
-                return as_dict(registry.promote_model(session=s, workspace_id=workspace_id,
-                                                      ref=name))
-            except NotFound:
-                return None
-
-        return await self.call(run)
+        return await self.find(lambda s: registry.promote_model(
+            session=s, workspace_id=workspace_id, ref=name))
 
     # -- data sets ------------------------------------------------------------------------
 
     async def get_dataset(self, workspace_id: int, ref: str | int) -> Row | None:
-        def run(s: Session) -> Row | None:
-            try:
-                return as_dict(datasets.get_dataset(session=s, workspace_id=workspace_id,
-                                                    ref=ref))
-            except NotFound:
-                return None
-
-        return await self.call(run)
+        return await self.find(lambda s: datasets.get_dataset(
+            session=s, workspace_id=workspace_id, ref=ref))
 
     async def datasets(self, workspace_id: int) -> list[Row]:
         return await self.call(lambda s: [as_dict(d) for d in datasets.list_datasets(

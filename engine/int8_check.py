@@ -8,7 +8,6 @@ fewer can't show a 0.5% difference). Torch-free until a check runs.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from engine.classify_params import ClassifyParams
@@ -62,10 +61,8 @@ def check_int8(candidate: ModelSpec, texts: Sequence[str], gold: Sequence[str],
         for quantize in (False, True):
             params = ClassifyParams(model=candidate.name, device="cpu", quantize=quantize)
             labels[quantize] = [p.label for p in classify(texts, params, registry=with_candidate)]
-    finally:
-        target = Path(candidate.path).resolve()
-        model_cache.evict(lambda key: isinstance(key, tuple) and any(
-            isinstance(part, str) and "/" in part and Path(part).resolve() == target for part in key))
+    finally:  # engine.encoders keys its classifiers ("classifier", path, ...)
+        model_cache.evict(lambda key: key[:2] == ("classifier", candidate.path))
     return int8_verdict(labels[False], labels[True], gold)
 
 

@@ -66,6 +66,8 @@ def test_lora_classifier_learns_saves_and_reloads(tiny_csv, settings, tmp_path):
     int8 = json.loads((folder / "metrics.json").read_text())["int8"]
     assert int8 == result.metrics["int8"] and int8["n"] == result.metrics["n"]
     assert 0 <= int8["agreement"] <= 1 and int8["default"] is False
+    from engine import model_cache  # the check's two loaded copies are not kept
+    assert model_cache.evict(lambda key: key[:2] == ("classifier", result.path)) == 0
 
     # the registered model (adapter merged at load) gives the same logits as the unmerged adapter
     from peft import PeftModel
