@@ -69,7 +69,7 @@ async def test_metrics(bot):
         assert resp.status == 200 and resp.content_type == "text/plain"
         text = await resp.text()
     assert 'lmops_slack_requests_total{status="200",type="slash_command"} 2' in text
-    assert 'lmops_slack_ack_seconds_bucket{type="slash_command",le="+Inf"} 2' in text
+    assert 'lmops_slack_ack_seconds_bucket{le="+Inf",type="slash_command"} 2.0' in text
     assert 'lmops_jobs{status="todo"} 1' in text
     bot.finish(bot.claim().id, {"predictions": []})
     await bot.wait(lambda: bot.posted("No texts"))

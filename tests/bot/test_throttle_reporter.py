@@ -90,19 +90,21 @@ def test_update_throttle_interval_per_message_and_workspaces():
 
 
 def test_histogram_and_counters_render():
-    histogram = Histogram("h_seconds", "help", (0.1, 1.0))
+    # prometheus_client's text format: label names sorted (`le` too), values as floats
+    histogram = Histogram("h_seconds", "help", (0.1, 1.0), ("type",))
     for value in (0.05, 0.5, 5.0):
         histogram.observe(value, type="a")
     lines = histogram.render()
-    assert 'h_seconds_bucket{type="a",le="0.1"} 1' in lines
-    assert 'h_seconds_bucket{type="a",le="1"} 2' in lines
-    assert 'h_seconds_bucket{type="a",le="+Inf"} 3' in lines
-    assert 'h_seconds_count{type="a"} 3' in lines and histogram.count(type="a") == 3
+    assert 'h_seconds_bucket{le="0.1",type="a"} 1.0' in lines
+    assert 'h_seconds_bucket{le="1.0",type="a"} 2.0' in lines
+    assert 'h_seconds_bucket{le="+Inf",type="a"} 3.0' in lines
+    assert 'h_seconds_count{type="a"} 3.0' in lines and histogram.count(type="a") == 3
     metrics = Metrics()
     metrics.observe_ack('we"ird', 0.01)
     text = metrics.render({"todo": 2})
-    assert 'lmops_slack_requests_total{status="200",type="we\\"ird"} 1' in text
-    assert text.endswith('lmops_jobs{status="todo"} 2\n')
+    assert 'lmops_slack_requests_total{status="200",type="we\\"ird"} 1.0' in text
+    assert text.endswith('lmops_jobs{status="todo"} 2.0\n')
+    assert Metrics().render().count("lmops_slack_requests_total{") == 0  # a registry each
 
 
 @pytest.mark.asyncio
