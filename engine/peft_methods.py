@@ -23,8 +23,9 @@ LORA_TARGETS: dict[str, list[str]] = {
     "qwen2": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
     "gpt2": ["c_attn", "c_proj", "c_fc"],
 }
-# (IA)^3 scales keys, values and the feed-forward output.
-IA3_TARGETS: dict[str, tuple[list[str], list[str]]] = {
+# (IA)^3 scales keys, values and the feed-forward output: peft's own defaults by model type
+# (`default_ia3_targets`); these are only used for model types peft has no entry for.
+IA3_FALLBACK_TARGETS: dict[str, tuple[list[str], list[str]]] = {
     "bert": (["key", "value", "output.dense"], ["output.dense"]),
     "roberta": (["key", "value", "output.dense"], ["output.dense"]),
     "llama": (["k_proj", "v_proj", "down_proj"], ["down_proj"]),
@@ -35,6 +36,22 @@ IA3_TARGETS: dict[str, tuple[list[str], list[str]]] = {
 
 def default_lora_targets(model_type: str) -> list[str] | str:
     return LORA_TARGETS.get(model_type, "all-linear")
+
+
+def default_ia3_targets(model_type: str) -> tuple[list[str] | None, list[str] | None]:
+    """(target modules, feed-forward modules) for (IA)^3 on `model_type` models: peft's
+    mapping, else `IA3_FALLBACK_TARGETS`, else (None, None)."""
+    from peft.utils.constants import (
+        TRANSFORMERS_MODELS_TO_IA3_FEEDFORWARD_MODULES_MAPPING as PEFT_FEEDFORWARD,
+    )
+    from peft.utils.constants import (
+        TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING as PEFT_TARGETS,
+    )
+
+    if model_type in PEFT_TARGETS and model_type in PEFT_FEEDFORWARD:
+        return list(PEFT_TARGETS[model_type]), list(PEFT_FEEDFORWARD[model_type])
+    targets, feedforward = IA3_FALLBACK_TARGETS.get(model_type, (None, None))
+    return (list(targets) if targets else None), (list(feedforward) if feedforward else None)
 
 
 def build_peft_config(
@@ -83,7 +100,7 @@ def build_peft_config(
             deltaT=max(total_steps // 20, 1),
             target_modules=target_modules or default_lora_targets(model_type))
     if method == "ia3":
-        targets, feedforward = IA3_TARGETS.get(model_type, (None, None))
+        targets, feedforward = default_ia3_targets(model_type)
         if target_modules:
             targets, feedforward = target_modules, [m for m in target_modules if m in (feedforward or [])]
         if targets is None:

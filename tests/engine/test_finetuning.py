@@ -231,3 +231,29 @@ def test_a_resumed_fine_tune_ends_where_an_uninterrupted_one_does(tiny_csv, sett
     assert expected.keys() == got.keys()
     for name in expected:
         torch.testing.assert_close(got[name], expected[name], rtol=0, atol=1e-6, msg=name)
+
+
+def test_ia3_targets_come_from_peft_by_model_type(settings, monkeypatch):
+    from peft.utils.constants import (
+        TRANSFORMERS_MODELS_TO_IA3_FEEDFORWARD_MODULES_MAPPING as PEFT_FEEDFORWARD,
+    )
+    from peft.utils.constants import (
+        TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING as PEFT_TARGETS,
+    )
+
+    from engine import peft_methods
+    from engine.errors import EngineError
+
+    spec = ModelRegistry(settings.models_dir).resolve("minilm")
+    model_type = json.loads((Path(spec.path) / "config.json").read_text())["model_type"]
+    assert model_type == "bert"
+    config = peft_methods.build_peft_config("ia3", task="classify", model_type=model_type)
+    assert set(config.target_modules) == set(PEFT_TARGETS["bert"])
+    assert set(config.feedforward_modules) == set(PEFT_FEEDFORWARD["bert"])
+    # a model type peft doesn't know: our fallback table, else target_modules must be named
+    assert "my-arch" not in PEFT_TARGETS
+    with pytest.raises(EngineError, match="target_modules"):
+        peft_methods.build_peft_config("ia3", task="classify", model_type="my-arch")
+    monkeypatch.setitem(peft_methods.IA3_FALLBACK_TARGETS, "my-arch", (["k", "ff"], ["ff"]))
+    config = peft_methods.build_peft_config("ia3", task="classify", model_type="my-arch")
+    assert (set(config.target_modules), set(config.feedforward_modules)) == ({"k", "ff"}, {"ff"})
