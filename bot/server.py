@@ -1,7 +1,7 @@
-"""Serving the bot: an ASGI application for uvicorn (a production server) with Bolt's endpoint
-`POST /slack/events`, `GET /healthz` and `GET /metrics`; Socket Mode when `SLACK_APP_TOKEN` is
-set (the HTTP endpoints stay up for health checks and metrics); the job reporter; and,
-optionally, an engine worker in a child process.
+"""Serving the bot: an ASGI application for uvicorn (a production server), on Starlette, with
+Bolt's endpoint `POST /slack/events` (through Bolt's Starlette adapter), `GET /healthz` and
+`GET /metrics`; Socket Mode when `SLACK_APP_TOKEN` is set (the HTTP endpoints stay up for health
+checks and metrics); the job reporter; and, optionally, an engine worker in a child process.
 
     serve(get_settings(), worker=True)       # what `lmops serve` runs
     serve(get_settings(), worker=False)      # a bot replica (`lmops serve --no-worker`)
@@ -10,24 +10,30 @@ optionally, an engine worker in a child process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import uvicorn
-from slack_bolt.adapter.asgi.async_handler import AsyncSlackRequestHandler
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.socket_mode.async_internals import (
     run_async_bolt_app,
     send_async_response,
 )
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from bot.app import build_app, runtime
 from bot.metrics import CONTENT_TYPE
@@ -39,91 +45,79 @@ from storage.db import make_engine
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 Hook = Callable[[], Awaitable[None]]
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-
-
-async def _reply(send: Send, status: int, body: bytes, content_type: str) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", content_type.encode()),
-                            (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
 
 
 class BotASGI:
-    """The HTTP face of the bot: Bolt at `path`, `/healthz`, `/metrics`, 404 elsewhere.
+    """The HTTP face of the bot: a Starlette app with Bolt at `path`, `/healthz` and
+    `/metrics` (404 elsewhere). Another endpoint is one more `Route` in `routes`.
 
-    Lifespan start-up runs `startup` hooks (the reporter, Socket Mode), shutdown `shutdown`.
+    Lifespan start-up runs `startup` hooks (the reporter, Socket Mode), shutdown `shutdown`
+    (both lists are read when the server starts and stops, so they can still be added to).
     Every request to Bolt is timed to its acknowledgement for the metrics.
     """
 
     def __init__(self, app: AsyncApp, *, path: str = EVENTS_PATH,
                  startup: Sequence[Hook] = (), shutdown: Sequence[Hook] = ()) -> None:
         self.app, self.rt, self.path = app, runtime(app), path
-        self.bolt = AsyncSlackRequestHandler(app, path=path)
+        self.bolt = AsyncSlackRequestHandler(app)
         self.startup, self.shutdown = list(startup), list(shutdown)
+        self.http = Starlette(routes=[
+            Route(path, self.slack_events, methods=["POST"]),
+            Route("/healthz", self.healthz, methods=["GET"]),  # GET routes answer HEAD too
+            Route("/metrics", self.metrics, methods=["GET"]),
+        ], lifespan=self._lifespan)
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        """The routing table (Starlette's own list: a route appended here is served)."""
+        return self.http.routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
-        path, method = scope["path"], scope["method"]
-        if path == self.path and method == "POST":
-            await self._slack(scope, receive, send)
-        elif path == "/healthz" and method in ("GET", "HEAD"):
-            healthy = await self.rt.store.ping()
-            body = {"status": "ok" if healthy else "unavailable", "database": healthy}
-            await _reply(send, 200 if healthy else 503, json.dumps(body).encode(),
-                         "application/json")
-        elif path == "/metrics" and method == "GET":
-            try:
-                depth: dict[str, int] | None = await self.rt.store.count_jobs()
-            except Exception:  # noqa: BLE001 (metrics without the queue beat no metrics)
-                depth = None
-            await _reply(send, 200, self.rt.metrics.render(depth).encode(), CONTENT_TYPE)
-        else:
-            await _reply(send, 404, b"Not Found", "text/plain; charset=utf-8")
+        await self.http(scope, receive, send)
 
-    async def _slack(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def slack_events(self, request: Request) -> Response:
+        """Bolt (it answers 401 to a bad signature), timed for the metrics."""
         started = time.perf_counter()
         info: dict[str, Any] = {}
         token = REQUEST_INFO.set(info)
-
-        async def timed_send(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-                kind = info.get("type") or ("unverified" if status == 401 else "other")
-                self.rt.metrics.observe_ack(kind, time.perf_counter() - started, status)
-            await send(message)
-
         try:
-            await self.bolt(scope, receive, timed_send)
+            response = await self.bolt.handle(request)
         finally:
             REQUEST_INFO.reset(token)
+        status = response.status_code
+        kind = info.get("type") or ("unverified" if status == 401 else "other")
+        self.rt.metrics.observe_ack(kind, time.perf_counter() - started, status)
+        return response
 
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    for hook in self.startup:
-                        await hook()
-                except Exception as error:  # reported to the server
-                    log.exception("start-up failed")
-                    await send({"type": "lifespan.startup.failed", "message": str(error)})
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                for hook in self.shutdown:
-                    try:
-                        await hook()
-                    except Exception:  # shut the rest down anyway
-                        log.exception("shutdown step failed")
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+    async def healthz(self, _request: Request) -> Response:
+        """200 when the database answers, else 503."""
+        healthy = await self.rt.store.ping()
+        body = {"status": "ok" if healthy else "unavailable", "database": healthy}
+        return Response(json.dumps(body), status_code=200 if healthy else 503,
+                        media_type="application/json")
+
+    async def metrics(self, _request: Request) -> Response:
+        """The Prometheus exposition, with the queue depth when the database answers."""
+        try:
+            depth: dict[str, int] | None = await self.rt.store.count_jobs()
+        except Exception:  # noqa: BLE001 (metrics without the queue beat no metrics)
+            depth = None
+        return Response(self.rt.metrics.render(depth), media_type=CONTENT_TYPE)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        try:
+            for hook in self.startup:
+                await hook()
+        except Exception:  # Starlette reports it to the server, which stops
+            log.exception("start-up failed")
+            raise
+        yield
+        for hook in self.shutdown:
+            try:
+                await hook()
+            except Exception:  # shut the rest down anyway
+                log.exception("shutdown step failed")
 
 
 class TimedSocketModeHandler(AsyncSocketModeHandler):

@@ -14,6 +14,8 @@ from urllib.parse import urlencode
 
 import aiohttp
 import pytest
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
 from bot.app import build_app, runtime
 from bot.localslack import LocalSlack, sign
@@ -145,6 +147,17 @@ async def test_healthz_is_503_without_a_database(settings_for, tmp_path):
         status, body = await _asgi_get(asgi, "/metrics")  # metrics without the queue depth
         assert status == 200 and b"lmops_slack_requests_total" in body
         assert b"lmops_jobs{" not in body
+
+
+async def test_routes_are_starlette_routes_one_line_each(settings_for):
+    async with LocalSlack() as slack:
+        asgi = create_asgi(settings_for(slack), reporter=False)
+        table = {r.path: r.methods for r in asgi.routes if isinstance(r, Route)}
+        assert table == {"/slack/events": {"POST"}, "/healthz": {"GET", "HEAD"},
+                         "/metrics": {"GET", "HEAD"}}
+        asgi.routes.append(Route("/ping", lambda _request: PlainTextResponse("pong")))
+        assert await _asgi_get(asgi, "/ping") == (200, b"pong")
+        assert (await _asgi_get(asgi, "/slack/events"))[0] == 405  # POST only
 
 
 async def test_serve_runs_the_bot_and_its_worker_child(tmp_path):
