@@ -118,10 +118,23 @@ def test_cross_entropy_is_clipped_and_checked() -> None:
         # LCS "the cat on mat" = 4; P = 4/5, R = 4/6; F1 = 2PR/(P+R) = 8/11
         ("the cat was on mat", "the cat sat on the mat", 8 / 11),
         ("a b c d", "d c b a", 2 * 0.25 * 0.25 / 0.5),
+        ("The cat, on the mat!", "the cat on the mat", 1.0),  # rouge-score ignores punctuation
+        ("Ça marche très bien", "ça marche", 2 * 0.5 / 1.5),  # words in any script count
     ],
 )
 def test_rouge_l(candidate: str, reference: str, expected: float) -> None:
     assert rouge_l(candidate, reference) == pytest.approx(expected)
+
+
+def test_eval_params_are_torch_free_and_documented() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, dataclasses; from engine.eval_params import EvalParams; "
+            "assert all(f.metadata.get('help') for f in dataclasses.fields(EvalParams)); "
+            "print(','.join(m for m in ('torch', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
 
 
 def test_params_validate_themselves(tmp_path: Path) -> None:
