@@ -1,6 +1,7 @@
-"""Button clicks: Cancel (job status messages), Promote (fine-tune results), Fine-tune and
-Evaluate (data set reports). Each is acknowledged at once; the work follows, and the clicker
-hears the outcome in an ephemeral message. The authorization middleware has checked the role.
+"""Button clicks: Cancel (job status messages) and Promote (fine-tune results) here, and the
+way a job kind's own buttons (Fine-tune, Evaluate on a data-set card: `bot.kinds`) start a job.
+Each is acknowledged at once; the work follows, and the clicker hears the outcome in an
+ephemeral message. The authorization middleware has checked the role.
 
 A double click (or two people clicking) never starts two jobs: a button's job is keyed by the
 message, the button and its value.
@@ -17,16 +18,18 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answers import ANSWERS
-from bot.blocks import ACTION_CANCEL, ACTION_EVAL, ACTION_FINETUNE, ACTION_PROMOTE, error_blocks
+from bot.blocks import ACTION_CANCEL, ACTION_PROMOTE, error_blocks
 from bot.blocks_base import Block, section
-from bot.commands import CancelCommand, EvalCommand, FinetuneCommand, PromoteCommand
+from bot.commands import CancelCommand, PromoteCommand
 from bot.handlers import enqueue_command, ephemeral, failure_blocks
-from bot.jobs import Origin, default_eval_model, resolve_dataset
+from bot.job_requests import Origin
+from bot.kinds import JOB_SUBCOMMANDS, JobRequest
 from bot.mrkdwn import code, mention
 from bot.runtime import BotRuntime
 
 
-def _value(body: dict[str, Any]) -> str:
+def button_value(body: dict[str, Any]) -> str:
+    """The value of the clicked button."""
     actions = body.get("actions") or [{}]
     return str(actions[0].get("value") or "")
 
@@ -45,46 +48,47 @@ def origin_of(body: dict[str, Any], context: AsyncBoltContext) -> Origin:
 def _button_key(origin: Origin, body: dict[str, Any], action_id: str) -> str:
     container = body.get("container") or {}
     return (f"{origin.team_id}:btn:{origin.channel_id}:{container.get('message_ts')}:"
-            f"{action_id}:{_value(body)}")
+            f"{action_id}:{button_value(body)}")
 
 
 async def _say(respond: AsyncRespond, blocks: list[Block]) -> None:
     await respond(**ephemeral(blocks), replace_original=False)
 
 
-async def _start(rt: BotRuntime, body: dict[str, Any], context: AsyncBoltContext,
-                 respond: AsyncRespond, action_id: str) -> None:
+async def say_failure(respond: AsyncRespond, error: Exception) -> None:
+    """Tell the clicker, in one short line, why their click did nothing."""
+    await _say(respond, failure_blocks(error))
+
+
+async def start_from_button(rt: BotRuntime, body: dict[str, Any], context: AsyncBoltContext,
+                            respond: AsyncRespond, what: str, request: JobRequest) -> None:
+    """Enqueue the job of `request` for a button click; the clicker hears the job's number
+    (or that a double click started it already, or why it can't run)."""
     origin = origin_of(body, context)
+    action_id = ((body.get("actions") or [{}])[0]).get("action_id", "")
     try:
-        if action_id == ACTION_FINETUNE:
-            command: FinetuneCommand | EvalCommand = FinetuneCommand(dataset=_value(body))
-        else:
-            dataset = await resolve_dataset(rt.store, origin.workspace_id, _value(body))
-            model = await default_eval_model(rt.store, origin.workspace_id, dataset["task"])
-            command = EvalCommand(model=model, dataset=str(dataset["id"]))
-        job, created = await enqueue_command(rt, origin, command,
+        job, created = await enqueue_command(rt, origin, request,
                                              _button_key(origin, body, action_id))
     except Exception as error:  # noqa: BLE001 (every failure becomes one short message)
-        await _say(respond, failure_blocks(error))
+        await say_failure(respond, error)
         return
-    what = "Fine-tune" if action_id == ACTION_FINETUNE else "Evaluation"
     note = (f":hourglass_flowing_sand: {what} queued as job #{job['id']}." if created
             else f"That was started already: job #{job['id']} ({job['status']}).")
     await _say(respond, [section(note)])
 
 
 def install(app: AsyncApp, rt: BotRuntime) -> None:
-    """Register the button listeners."""
+    """Register the button listeners (Cancel, Promote, and each job kind's)."""
 
     @app.action(ACTION_CANCEL)
     async def cancel(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext,
                      respond: AsyncRespond) -> None:
         await ack()
         try:
-            command = CancelCommand(job_id=int(_value(body).removeprefix("#")))
+            command = CancelCommand(job_id=int(button_value(body).removeprefix("#")))
             blocks = await ANSWERS["cancel"](rt, origin_of(body, context), command)
         except ValueError:
-            blocks = error_blocks(f"{_value(body)!r} is not a job")
+            blocks = error_blocks(f"{button_value(body)!r} is not a job")
         except Exception as error:  # noqa: BLE001
             blocks = failure_blocks(error)
         await _say(respond, blocks)
@@ -95,25 +99,17 @@ def install(app: AsyncApp, rt: BotRuntime) -> None:
         await ack()
         origin = origin_of(body, context)
         try:
-            await ANSWERS["promote"](rt, origin, PromoteCommand(model=_value(body)))
+            await ANSWERS["promote"](rt, origin, PromoteCommand(model=button_value(body)))
         except Exception as error:  # noqa: BLE001
             await _say(respond, failure_blocks(error))
             return
         message = body.get("message") or {}
         thread = message.get("thread_ts") or message.get("ts")
-        text = (f":star: {mention(origin.user_id)} made {code(_value(body))} this workspace's "
+        text = (f":star: {mention(origin.user_id)} made {code(button_value(body))} this workspace's "
                 "default model for its task.")
         await client.chat_postMessage(channel=origin.channel_id, thread_ts=thread, text=text,
                                       blocks=[section(text)])
 
-    @app.action(ACTION_FINETUNE)
-    async def finetune(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext,
-                       respond: AsyncRespond) -> None:
-        await ack()
-        await _start(rt, body, context, respond, ACTION_FINETUNE)
-
-    @app.action(ACTION_EVAL)
-    async def evaluate(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext,
-                       respond: AsyncRespond) -> None:
-        await ack()
-        await _start(rt, body, context, respond, ACTION_EVAL)
+    for sub in JOB_SUBCOMMANDS.values():  # each job kind's own buttons
+        if sub.install is not None:
+            sub.install(app, rt)

@@ -28,7 +28,7 @@ from bot.commands import (
     PromoteCommand,
 )
 from bot.help import help_blocks
-from bot.jobs import Origin, builtin_tasks, job_view
+from bot.job_requests import Origin, builtin_tasks, job_view
 from bot.mrkdwn import code, mention
 from bot.runtime import BotRuntime
 from engine.registry import BUILTIN_NAMES, builtin_models

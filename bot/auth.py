@@ -20,29 +20,19 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_bolt.response import BoltResponse
 
-from bot.blocks import (
-    ACTION_CANCEL,
-    ACTION_EVAL,
-    ACTION_FINETUNE,
-    ACTION_PROMOTE,
-    fallback_text,
-    refused_blocks,
-)
-from bot.commands import COMMAND, CommandError, allows, parse
+from bot.blocks import fallback_text, refused_blocks
+from bot.commands import SUBCOMMANDS, CommandError, allows, parse
 from bot.runtime import REQUEST_INFO, BotRuntime, request_type
 
 log = logging.getLogger(__name__)
 
-#: What each button does, for the refusal message, and the role it needs.
-ACTIONS: dict[str, tuple[str, str]] = {
-    ACTION_CANCEL: ("cancel this job", "owner-or-admin"),
-    ACTION_PROMOTE: ("promote models", "trainer"),
-    ACTION_FINETUNE: ("start fine-tunes", "trainer"),
-    ACTION_EVAL: ("start evaluations", "trainer"),
-}
-ACTION_WORDS = {"access": "grant or revoke roles", "finetune": "start fine-tunes",
-                "eval": "start evaluations", "promote": "promote models",
-                "cancel": "cancel this job"}
+
+
+def button_actions() -> dict[str, tuple[str, str]]:
+    """What each button does (for the refusal message) and the role it needs: those of the
+    sub-command that does the same thing."""
+    return {action: (sub.action_words, sub.role) for sub in SUBCOMMANDS.values()
+            for action in sub.actions}
 
 
 @dataclass(frozen=True)
@@ -72,12 +62,13 @@ def intent_of(body: dict[str, Any], context: AsyncBoltContext) -> Intent | None:
         context["lm_command"] = command
         if command.role == "anyone":
             return None
-        words = ACTION_WORDS.get(command.name, f"use `{COMMAND} {command.name}`")
+        words = SUBCOMMANDS[command.name].action_words
         return Intent(words, command.role, getattr(command, "job_id", None))
     if body.get("type") == "block_actions":
+        actions = button_actions()
         for action in body.get("actions") or []:
-            if action.get("action_id") in ACTIONS:
-                words, role = ACTIONS[action["action_id"]]
+            if action.get("action_id") in actions:
+                words, role = actions[action["action_id"]]
                 job_id = _job_id(action.get("value")) if role == "owner-or-admin" else None
                 return Intent(words, role, job_id)
     return None

@@ -36,7 +36,7 @@ from bot.blocks_jobs import (
     short_error,
     status_text,
 )
-from bot.commands import COMMAND, WHO_MAY
+from bot.grammar import COMMAND, WHO_MAY
 from bot.mrkdwn import bold, code, escape, mention, quote, truncate
 
 __all__ = [

@@ -19,12 +19,11 @@ from bot.blocks_base import (
     section,
 )
 from bot.mrkdwn import code, escape, truncate
+from engine.kinds import all_kinds
 
 ACTION_CANCEL = "lmops_cancel"
 ACTION_PROMOTE = "lmops_promote"
 
-KIND_NAMES = {"finetune": "Fine-tune", "evaluate": "Evaluation", "classify": "Classification",
-              "chat": "Chat reply"}
 STATUS = {
     "todo": (":hourglass_flowing_sand:", "queued"),
     "doing": (":gear:", "running"),
@@ -39,8 +38,9 @@ _RATES = frozenset({"accuracy", "macro_f1", "weighted_f1", "f1", "rouge_l", "chr
 
 
 def kind_name(kind: Any) -> str:
-    """`Fine-tune`, `Evaluation`, ... for a job kind."""
-    return KIND_NAMES.get(str(kind), escape(str(kind or "job")).replace("_", " ").capitalize())
+    """`Fine-tune`, `Evaluation`, ... for a job kind: its spec's title."""
+    spec = all_kinds().get(str(kind))
+    return spec.title if spec else escape(str(kind or "job")).replace("_", " ").capitalize()
 
 
 def status_text(status: Any) -> str:
@@ -139,9 +139,8 @@ def _label_lines(per_label: dict[str, dict[str, Any]]) -> list[str]:
 
 def job_result_blocks(job: dict[str, Any], metrics: dict[str, Any],
                       model: str | None = None) -> list[Block]:
-    """The end of a fine-tune or evaluation: metrics as fields, the best and worst labels by
-    F1, and for a fine-tune a Promote button with the new model's name. `metrics` is the eval
-    JSON, or the finetune JSON (which holds it under `metrics`)."""
+    """The end of a fine-tune or evaluation: metrics as fields and the best and worst labels
+    by F1. `metrics` is the eval JSON, or the finetune JSON (which holds it under `metrics`)."""
     inner = metrics.get("metrics") if isinstance(metrics.get("metrics"), dict) else metrics
     params = job.get("params") or {}
     model = model or metrics.get("name") or (job.get("result") or {}).get("name") \
@@ -162,15 +161,17 @@ def job_result_blocks(job: dict[str, Any], metrics: dict[str, Any],
         blocks.append(section(fields=fields))
     if inner.get("per_label"):
         blocks.append(section("\n".join(_label_lines(inner["per_label"]))))
-    if job.get("kind") == "finetune" and model:
-        task = metrics.get("task") or params.get("task")
-        dialog = confirm(f"Promote {model}?", f"New {task or 'predictions'} in this workspace "
-                         f"will use {model} by default.", "Promote", "Not now")
-        blocks.append(actions([button("Promote", ACTION_PROMOTE, model, style="primary",
-                                      confirm_dialog=dialog)]))
-        verb = "chat" if task == "chat" else "classify"
-        blocks.append(context([f"Try it: {code(f'/lm {verb} model={model} TEXT')}"]))
     return blocks
+
+
+def promote_blocks(model: str, task: str | None) -> list[Block]:
+    """A Promote button for a new model, and how to try it."""
+    dialog = confirm(f"Promote {model}?", f"New {task or 'predictions'} in this workspace "
+                     f"will use {model} by default.", "Promote", "Not now")
+    verb = "chat" if task == "chat" else "classify"
+    return [actions([button("Promote", ACTION_PROMOTE, model, style="primary",
+                            confirm_dialog=dialog)]),
+            context([f"Try it: {code(f'/lm {verb} model={model} TEXT')}"])]
 
 
 def short_error(error: Any, limit: int = 300) -> str:

@@ -21,7 +21,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks import error_blocks, fallback_text
 from bot.command_text import from_slack
 from bot.commands import CommandError
-from bot.jobs import Origin, chat_job
+from bot.job_requests import Origin
+from bot.kinds.chat import chat_params
 from bot.runtime import BotRuntime
 from bot.uploads import SharedFile, handle_file
 
@@ -44,8 +45,8 @@ async def _chat(rt: BotRuntime, client: AsyncWebClient, context: AsyncBoltContex
     text = from_slack(_MENTION.sub(" ", event.get("text") or "")).strip()
     key = f"{origin.team_id}:chat:{channel}:{ts}"
     try:
-        job_in = await chat_job(rt.store, origin, text, None, key)
-        await rt.store.enqueue(job_in, exact=False)
+        params = await chat_params(rt.store, origin, text, None)
+        await rt.store.enqueue(origin.job("chat", params, key), exact=False)
     except CommandError as error:
         blocks = error_blocks(error.message)
         await client.chat_postMessage(channel=channel or "", thread_ts=thread_ts, blocks=blocks,

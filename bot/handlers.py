@@ -24,19 +24,12 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from bot.answers import ANSWERS
 from bot.blocks import error_blocks, fallback_text
 from bot.blocks_base import Block, section
-from bot.commands import (
-    COMMAND,
-    ChatCommand,
-    ClassifyCommand,
-    Command,
-    CommandError,
-    EvalCommand,
-    FinetuneCommand,
-)
-from bot.jobs import Origin, chat_job, classify_job, eval_job, finetune_job
-from bot.mrkdwn import code
+from bot.commands import COMMAND, Command, CommandError
+from bot.job_requests import Origin
+from bot.kinds import JOB_SUBCOMMANDS, JobRequest
 from bot.runtime import BotRuntime
 from engine.errors import EngineError
+from engine.kinds import get_kind
 from storage.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -49,44 +42,28 @@ def ephemeral(blocks: list[Block]) -> dict[str, Any]:
 
 
 def queued_blocks(command: Command) -> list[Block]:
-    """The acknowledgement of a command that makes a job."""
-    if isinstance(command, ClassifyCommand):
-        text = ":hourglass_flowing_sand: Classifying… the answer appears in this channel."
-    elif isinstance(command, ChatCommand):
-        text = ":thought_balloon: Thinking… the reply appears in this channel."
-    elif isinstance(command, FinetuneCommand):
-        text = (f":hourglass_flowing_sand: Queuing a fine-tune on {code(command.dataset)}… "
-                "its progress appears in this channel.")
-    elif isinstance(command, EvalCommand):
-        text = (f":hourglass_flowing_sand: Queuing an evaluation of {code(command.model)} on "
-                f"{code(command.dataset)}… the metrics appear in this channel.")
-    else:
-        text = ":hourglass_flowing_sand: Working on it…"
+    """The acknowledgement of a command that makes a job (its kind's words)."""
+    sub = JOB_SUBCOMMANDS.get(command.name)
+    text = sub.queued(command) if sub and isinstance(command, JobRequest) else \
+        ":hourglass_flowing_sand: Working on it…"
     return [section(text)]
 
 
 async def enqueue_command(rt: BotRuntime, origin: Origin, command: Command,
                           key: str | None) -> tuple[dict[str, Any], bool]:
-    """Build and enqueue the job of a command; returns the job (the first one for a retry)
-    and whether it is new."""
-    store = rt.store
-    details: dict[str, Any] = {}
-    if isinstance(command, ClassifyCommand):
-        job_in = await classify_job(store, origin, command, key)
-    elif isinstance(command, ChatCommand):
-        job_in = await chat_job(store, origin, command.text, command.model, key)
-    elif isinstance(command, FinetuneCommand):
-        job_in, dataset = await finetune_job(store, origin, command, key)
-        details = {"dataset": dataset["name"]}
-    elif isinstance(command, EvalCommand):
-        job_in, dataset = await eval_job(store, origin, command, key)
-        details = {"dataset": dataset["name"], "model": command.model}
-    else:
+    """Build the job of a command (its kind's params, resolved in the workspace) and enqueue
+    it; returns the job (the first one for a retry) and whether it is new."""
+    sub = JOB_SUBCOMMANDS.get(command.name)
+    if sub is None or not isinstance(command, JobRequest):
         raise CommandError(f"{COMMAND} {command.name} makes no job")
-    job, created = await store.enqueue(job_in, exact=job_in.kind not in ("classify", "chat"))
-    if created and job_in.kind in ("finetune", "evaluate"):
-        await store.audit(origin.workspace_id, origin.user_id, f"job.{job_in.kind}", job["id"],
-                          **details)
+    params, details = await sub.to_params(rt.store, origin, command)
+    job_in = origin.job(sub.kind, params, key)
+    # predictions are the hot path: their "new" is not looked up (see BotStore.enqueue)
+    exact = get_kind(sub.kind).lane != "predictions"
+    job, created = await rt.store.enqueue(job_in, exact=exact)
+    if created and sub.audited:
+        await rt.store.audit(origin.workspace_id, origin.user_id, f"job.{sub.kind}", job["id"],
+                             **details)
     return job, created
 
 

@@ -22,7 +22,7 @@ import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import dataset_report_blocks, fallback_text
-from bot.jobs import Origin
+from bot.job_requests import Origin
 from bot.runtime import BotRuntime
 from engine.data import (
     DIALOGUE_PAIRS,

@@ -28,6 +28,13 @@ __all__ = ["EngineError", *_LAZY]
 
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
-    if module is None:
+    if module is not None:
+        return getattr(importlib.import_module(module), name)
+    # a job kind's library function, declared in its spec (`engine.embed`, ...)
+    from engine.kinds import all_kinds
+
+    spec = all_kinds().get(name)
+    if spec is None or spec.function is None:
         raise AttributeError(f"module 'engine' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    module, function = spec.function.split(":")
+    return getattr(importlib.import_module(module), function)

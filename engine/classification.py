@@ -13,6 +13,7 @@ from engine.classify_params import ClassifyParams
 from engine.encoders import load_classifier, load_encoder
 from engine.errors import DataError, LabelMismatchError, NoClassifierError
 from engine.int8_check import int8_by_default
+from engine.params import resolve_params
 from engine.registry import ModelRegistry, ModelSpec
 from engine.settings import Settings, get_settings
 
@@ -50,19 +51,26 @@ def check_texts(texts: Sequence[str]) -> None:
 
 
 def classify(
-    texts: Sequence[str],
+    texts: str | Sequence[str],
     params: ClassifyParams | None = None,
     *,
     settings: Settings | None = None,
     registry: ModelRegistry | None = None,
     default_model: str | None = None,
+    **fields: Any,
 ) -> list[Prediction]:
     """Label each text, with the winning label's probability and every label's probability.
+
+    `params` is a ClassifyParams, or give its fields as keywords instead:
+    `classify(texts, model="sentiment")`, `classify(texts, labels=["bug", "billing"])`.
+    One string is classified as a list of one text (the result is still a list).
 
     Without `params.model`: zero-shot when `params.labels` is given, else `default_model`
     (the workspace's promoted classifier) or the built-in `sentiment`.
     """
-    params = params or ClassifyParams()
+    params = resolve_params(ClassifyParams, params, fields, caller="classify")
+    if isinstance(texts, str):
+        texts = [texts]
     check_texts(texts)
     registry = registry or ModelRegistry((settings or get_settings()).models_dir)
     spec = _choose_model(params, registry, default_model)

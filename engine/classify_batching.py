@@ -6,12 +6,11 @@ predictions of its own texts, in order. Torch-free: grouping only reads the jobs
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.classify_params import ClassifyParams
-from engine.jobs import get_kind
 
 MAX_JOB_TEXTS = 64  # a job with more texts than this runs on its own
 MAX_GROUP_TEXTS = 256
@@ -44,29 +43,24 @@ class ClassifyGroup:
         return shares
 
 
-def group_classify_jobs(jobs: Iterable[tuple[int, int, Mapping[str, Any]]]
+def group_classify_jobs(jobs: Iterable[tuple[int, int, Any]]
                         ) -> tuple[list[ClassifyGroup], list[int]]:
-    """Split `(job id, workspace id, params)` of classify jobs into groups of two or more that
-    can run as one call, and the ids of the jobs that run on their own (alone in their kind,
-    too many texts, or params that don't build: the worker reports those one by one)."""
-    kind = get_kind("classify")
+    """Split `(job id, workspace id, ClassifyJob)` into groups of two or more that can run as
+    one call, and the ids of the jobs that run on their own (alone in their kind, or too many
+    texts)."""
     open_groups: dict[tuple[int, ClassifyParams], ClassifyGroup] = {}
     groups: list[ClassifyGroup] = []
     alone: list[int] = []
-    for job_id, workspace_id, raw in jobs:
-        try:
-            job = kind.build(raw)
-        except Exception:  # noqa: BLE001 (the single-job path reports the reason)
-            alone.append(job_id)
-            continue
+    for job_id, workspace_id, job in jobs:
         texts = list(job.texts)
         if len(texts) > MAX_JOB_TEXTS:
             alone.append(job_id)
             continue
-        key = (workspace_id, job.params)
+        how = job.how
+        key = (workspace_id, how)
         group = open_groups.get(key)
         if group is None or len(group.texts) + len(texts) > MAX_GROUP_TEXTS:
-            group = open_groups[key] = ClassifyGroup(workspace_id, job.params)
+            group = open_groups[key] = ClassifyGroup(workspace_id, how)
             groups.append(group)
         group.members.append((job_id, texts))
     alone.extend(g.job_ids[0] for g in groups if len(g.members) == 1)

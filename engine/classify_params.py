@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from engine.devices import check_device
+from engine.devices import DEVICES, check_device
 
 
 def clean_labels(labels) -> tuple[str, ...]:
@@ -23,13 +23,22 @@ def clean_labels(labels) -> tuple[str, ...]:
 class ClassifyParams:
     """How to classify: which model, optional zero-shot labels, where and how fast."""
 
-    model: str | None = None
-    labels: tuple[str, ...] | None = None
-    device: str = "auto"
-    batch_size: int = 64
+    model: str | None = field(default=None, metadata={
+        "help": "classifier or encoder to use: a model name, folder or hub id (default: the "
+                "promoted classifier, else the built-in sentiment; minilm when labels are given)"})
+    labels: tuple[str, ...] | None = field(default=None, metadata={
+        "help": "two or more label names: zero-shot classification by embedding similarity, or, "
+                "with a fine-tuned classifier, only these of its labels"})
+    device: str = field(default="auto", metadata={
+        "help": "where to run: auto (CUDA if available, else CPU), cpu, cuda or cuda:N",
+        "choices": DEVICES})
+    batch_size: int = field(default=64, metadata={
+        "help": "how many texts go through the model at once"})
     # int8 on the CPU: True always, False never, None where the model's own check allows it
     # (engine.int8_check)
-    quantize: bool | None = None
+    quantize: bool | None = field(default=None, metadata={
+        "help": "int8 on the CPU: true always (faster), false never (exact fp32), unset where "
+                "the model's own int8 check passed"})
 
     def __post_init__(self) -> None:
         if self.labels is not None:

@@ -14,10 +14,12 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from engine.devices import DEVICES
 from engine.errors import DataError, EngineError
+from engine.params import resolve_params
 from engine.registry import ModelRegistry, ModelSpec
 from engine.settings import Settings, get_settings
 
@@ -29,12 +31,21 @@ _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 class ChatParams:
     """How to reply: which model, how many new tokens, greedy (temperature 0) or sampled."""
 
-    model: str = "smollm2"
-    max_new_tokens: int = 128
-    temperature: float = 0.0
-    top_p: float = 1.0
-    device: str = "auto"
-    system: str | None = None
+    model: str = field(default="smollm2", metadata={
+        "help": "chat model to reply with: a model name, folder or hub id"})
+    max_new_tokens: int = field(default=128, metadata={
+        "help": "the most tokens the reply may have (1 to 4096)"})
+    temperature: float = field(default=0.0, metadata={
+        "help": "0 picks the likeliest token every time (the same reply each time); higher "
+                "values sample more varied replies"})
+    top_p: float = field(default=1.0, metadata={
+        "help": "when sampling, draw only from the likeliest tokens that together hold this "
+                "share of the probability (0 to 1; 1 keeps them all)"})
+    device: str = field(default="auto", metadata={
+        "help": "where to run: auto (CUDA if available, else CPU), cpu, cuda or cuda:N",
+        "choices": DEVICES})
+    system: str | None = field(default=None, metadata={
+        "help": "a system prompt that sets how the model behaves (replaces any in the messages)"})
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
@@ -75,9 +86,14 @@ def chat(
     params: ChatParams | None = None,
     *,
     settings: Settings | None = None,
+    **fields: Any,
 ) -> ChatReply:
-    """The model's reply to a message, or to a conversation of `{"role", "content"}` messages."""
-    params = params or ChatParams()
+    """The model's reply to a message, or to a conversation of `{"role", "content"}` messages.
+
+    `params` is a ChatParams, or give its fields as keywords instead:
+    `chat("hi", model="smollm2", max_new_tokens=64)`.
+    """
+    params = resolve_params(ChatParams, params, fields, caller="chat")
     stats: dict[str, Any] = {"started": time.perf_counter()}
     reply = "".join(_reply_chunks(messages, params, settings, stats))
     return ChatReply(reply=reply, model=params.model, tokens=stats.get("tokens", 0),
@@ -90,12 +106,15 @@ def chat_stream(
     params: ChatParams | None = None,
     *,
     settings: Settings | None = None,
+    **fields: Any,
 ) -> Iterator[str]:
     """The reply of `chat`, as text chunks while they are generated; they join to `chat`'s reply.
 
-    The input is checked and the model loaded before the first chunk, so errors come at once.
+    `params` is a ChatParams, or its fields as keywords, as for `chat`. The input is checked and
+    the model loaded before the first chunk, so errors come at once.
     """
-    return _reply_chunks(messages, params or ChatParams(), settings, {})
+    return _reply_chunks(messages, resolve_params(ChatParams, params, fields, caller="chat_stream"),
+                         settings, {})
 
 
 def check_messages(messages: str | Sequence[dict[str, str]], system: str | None = None

@@ -3,10 +3,10 @@ parser and the queue build and check these without loading any model."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from engine.devices import check_device
+from engine.devices import DEVICES, check_device
 from engine.peft_methods import METHODS
 
 TASKS = ("classify", "chat")
@@ -27,38 +27,79 @@ DEFAULT_HEAD_LR = 1e-2
 class FinetuneParams:
     """One fine-tune: data, base model, PEFT method and the training schedule."""
 
-    data: str
-    eval_data: str | None = None
-    task: str = "classify"
-    base: str | None = None
-    method: str = "lora"
-    epochs: float = 4.0
-    lr: float | None = None
-    head_lr: float | None = None
-    batch_size: int = 32
-    grad_accum: int = 1
-    warmup_ratio: float = 0.1
-    schedule: str = "linear"
-    weight_decay: float = 0.01
-    max_length: int = 128
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    target_modules: tuple[str, ...] | None = None
-    gradient_checkpointing: bool = False
-    early_stopping_patience: int | None = 2
-    eval_steps: int | None = None
-    save_steps: int | None = None
-    save_checkpoints: bool = True
-    max_steps: int | None = None
-    validation_fraction: float = 0.1
-    seed: int = 0
-    name: str | None = None
-    resume: bool = False
-    merge: bool = False
-    device: str = "auto"
-    text_column: str | None = None
-    label_column: str | None = None
+    data: str = field(metadata={
+        "help": "training file: CSV, TSV, JSONL or JSON (text and label columns to classify, "
+                "conversations to chat)"})
+    eval_data: str | None = field(default=None, metadata={
+        "help": "held-out file in the same format (default: a stratified split of the "
+                "training data)"})
+    task: str = field(default="classify", metadata={
+        "help": "what to train: a text classifier or a chat model", "choices": TASKS})
+    base: str | None = field(default=None, metadata={
+        "help": "model to start from (default: minilm to classify, smollm2 to chat)"})
+    method: str = field(default="lora", metadata={
+        "help": "how to train: a LoRA, AdaLoRA, (IA)3 or prefix adapter, or full (every weight)",
+        "choices": METHODS})
+    epochs: float = field(default=4.0, metadata={
+        "help": "passes over the training data"})
+    lr: float | None = field(default=None, metadata={
+        "help": "learning rate (default: depends on the task and method)"})
+    head_lr: float | None = field(default=None, metadata={
+        "help": "learning rate of a new classification head (default: the larger of lr and "
+                "0.01; lr itself for method full)"})
+    batch_size: int = field(default=32, metadata={
+        "help": "training examples per step on the device"})
+    grad_accum: int = field(default=1, metadata={
+        "help": "steps whose gradients add up before each weight update (effective batch: "
+                "batch_size times this)"})
+    warmup_ratio: float = field(default=0.1, metadata={
+        "help": "share of the steps over which the learning rate ramps up from zero"})
+    schedule: str = field(default="linear", metadata={
+        "help": "how the learning rate changes after warm-up", "choices": SCHEDULES})
+    weight_decay: float = field(default=0.01, metadata={
+        "help": "AdamW weight decay, which pulls weights towards zero to curb overfitting"})
+    max_length: int = field(default=128, metadata={
+        "help": "the most tokens per example; longer ones are cut"})
+    lora_r: int = field(default=16, metadata={
+        "help": "rank of the LoRA and AdaLoRA adapter matrices (higher: more capacity, "
+                "more weights)"})
+    lora_alpha: int = field(default=32, metadata={
+        "help": "scale of the LoRA update (it is multiplied by lora_alpha / lora_r)"})
+    lora_dropout: float = field(default=0.05, metadata={
+        "help": "dropout on the LoRA adapters' input during training"})
+    target_modules: tuple[str, ...] | None = field(default=None, metadata={
+        "help": "names of the layers to adapt (default: chosen per model architecture)"})
+    gradient_checkpointing: bool = field(default=False, metadata={
+        "help": "recompute activations in the backward pass: less GPU memory, slower steps"})
+    early_stopping_patience: int | None = field(default=2, metadata={
+        "help": "stop after this many evaluations without improvement on the held-out rows "
+                "(unset: never stop early)"})
+    eval_steps: int | None = field(default=None, metadata={
+        "help": "evaluate every this many steps (default: after every epoch)"})
+    save_steps: int | None = field(default=None, metadata={
+        "help": "save a checkpoint every this many steps (default: at each evaluation)"})
+    save_checkpoints: bool = field(default=True, metadata={
+        "help": "save checkpoints during training, so the run can be resumed and the best "
+                "one kept"})
+    max_steps: int | None = field(default=None, metadata={
+        "help": "stop after this many optimizer steps, whatever epochs says"})
+    validation_fraction: float = field(default=0.1, metadata={
+        "help": "share of the training rows held out for evaluation when no eval_data is given"})
+    seed: int = field(default=0, metadata={
+        "help": "random seed for the split, the initial weights and the data order"})
+    name: str | None = field(default=None, metadata={
+        "help": "name of the new model (default: from the data file, the method and the time)"})
+    resume: bool = field(default=False, metadata={
+        "help": "continue the fine-tune of this name from its last checkpoint"})
+    merge: bool = field(default=False, metadata={
+        "help": "also save a copy with the adapter merged into the base weights, for deployment"})
+    device: str = field(default="auto", metadata={
+        "help": "where to train: auto (CUDA if available, else CPU), cpu, cuda or cuda:N",
+        "choices": DEVICES})
+    text_column: str | None = field(default=None, metadata={
+        "help": "column holding the texts (default: detected from the column names)"})
+    label_column: str | None = field(default=None, metadata={
+        "help": "column holding the labels (default: detected from the column names)"})
 
     def __post_init__(self) -> None:
         if not self.data:

@@ -21,6 +21,7 @@ from engine.errors import CancelledError, EngineError
 from engine.fast_dropout import use_fast_dropout
 from engine.finetune_params import FinetuneParams
 from engine.finetune_setup import PreparedData, load_base_model, load_splits, tokenize_splits
+from engine.params import resolve_params
 from engine.peft_methods import build_peft_config, supports_past_key_values
 from engine.registry import ModelRegistry, ModelSpec, validate_model_name
 from engine.settings import Settings, get_settings
@@ -53,15 +54,21 @@ class FinetuneResult:
 
 
 def finetune(
-    params: FinetuneParams,
+    params: FinetuneParams | None = None,
     *,
     settings: Settings | None = None,
     registry: ModelRegistry | None = None,
     progress: ProgressFn | None = None,
     should_cancel: Callable[[], bool] | None = None,
     output_dir: Path | None = None,
+    **fields: Any,
 ) -> FinetuneResult:
-    """Train `params.base` on `params.data`, evaluate on held-out rows, save and register it."""
+    """Train `params.base` on `params.data`, evaluate on held-out rows, save and register it.
+
+    `params` is a FinetuneParams, or give its fields as keywords instead:
+    `finetune(data="tickets.csv", name="tickets-v1", epochs=2)`.
+    """
+    params = resolve_params(FinetuneParams, params, fields, caller="finetune")
     settings = settings or get_settings()
     registry = registry or ModelRegistry(settings.models_dir)
     name = validate_model_name(params.name or _default_name(params))

@@ -1,15 +1,19 @@
 """The engine worker: claims jobs from the storage queue and runs them through the engine.
 
-This is the only engine module that imports `storage`. A worker runs `concurrency` general
-lanes plus one prediction lane (classify, chat), so predictions are answered while a fine-tune
-runs. A lane that claims a classify job claims the other queued ones too (up to
-`prediction_batch`) and answers those that ask for the same model together
-(`engine.classify_batching`): one forward pass for a burst of `/lm classify`.
+This is the only engine module that imports `storage`, and it never branches on a job kind:
+everything it needs to know about a kind is in the kind's `JobSpec` (`engine.kinds`). A worker
+runs `concurrency` general lanes plus one lane for the kinds whose spec says
+`lane="predictions"`, so predictions are answered while a fine-tune runs; GPU workers claim the
+kinds that prefer a GPU first. A lane that claims a job of a kind with `batching` claims up to
+`batching.limit - 1` more of that kind and lets the kind answer those it can together (one
+forward pass for a burst of `/lm classify`).
 
-Each running job has a heartbeat thread; when the heartbeat says the job was cancelled
-(or taken away), or the worker is asked to stop (SIGTERM), the job's `should_cancel` turns true
-and the engine stops at its next step: a cancelled job ends `cancelled`, a job stopped by a
-shutdown is checkpointed and handed back to the queue for another worker.
+Each job's params are rebuilt once from the queue's JSON with the kind's `build`. Each running
+job has a heartbeat thread; when the heartbeat says the job was cancelled (or taken away), or
+the worker is asked to stop (SIGTERM), the job's `should_cancel` turns true and the engine stops
+at its next step: a cancelled job ends `cancelled`, a job stopped by a shutdown is checkpointed
+and handed back to the queue for another worker. Errors the kind calls permanent fail the job
+at once; others are retried with the worker's backoff, up to the job's `max_attempts`.
 """
 
 from __future__ import annotations
@@ -26,14 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.errors import (
-    CancelledError,
-    DataError,
-    EngineError,
-    NoClassifierError,
-    UnknownModelError,
-)
-from engine.jobs import KINDS, JobContext, get_kind
+from engine.errors import CancelledError, EngineError
+from engine.kinds import JobContext, JobSpec, all_kinds, get_kind
 from engine.registry import ModelRegistry, ModelSpec
 from engine.settings import Settings
 from storage import queue
@@ -44,8 +42,6 @@ from storage.retry import RetryPolicy
 from storage.tables.assets import RegisteredModelCreate
 
 log = logging.getLogger(__name__)
-PREDICTION_KINDS = ("classify", "chat")
-PERMANENT_ERRORS = (DataError, UnknownModelError, NoClassifierError, ValueError)
 
 
 class StorageCatalog:
@@ -78,22 +74,20 @@ class WorkerConfig:
     progress_interval: float = 2.0
     poll_interval: float = 1.0
     prediction_lane: bool = True
-    # classify jobs claimed at once (1: one at a time); larger groups answer a burst a little
-    # faster but hold the CPU long enough to slow a bot on the same cores (docs/benchmarks.md)
-    prediction_batch: int = 8
-    prefer_finetunes: bool | None = None  # None: when a CUDA device is present
+    batching: bool = True  # answer jobs together where their kind allows it
+    prefer_gpu_kinds: bool | None = None  # None: when a CUDA device is present
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, not {self.concurrency}")
-        if self.prediction_batch < 1:
-            raise ValueError(f"prediction_batch must be at least 1, not {self.prediction_batch}")
         if self.kinds is not None:
-            unknown = [k for k in self.kinds if k not in KINDS]
+            known = all_kinds()
+            unknown = [k for k in self.kinds if k not in known]
             if unknown:
-                raise ValueError(f"unknown job kinds: {', '.join(unknown)} (known: {', '.join(KINDS)})")
+                raise ValueError(f"unknown job kinds: {', '.join(unknown)} "
+                                 f"(known: {', '.join(known)})")
 
 
 class Worker:
@@ -122,7 +116,7 @@ class Worker:
                                           name="lane-predict"))
         lanes.append(threading.Thread(target=self._janitor, daemon=True, name="janitor"))
         log.info("worker %s: %d lanes, kinds %s", self.config.worker_id, len(lanes) - 1,
-                 ",".join(self.config.kinds or KINDS))
+                 ",".join(self.config.kinds or all_kinds()))
         for t in lanes:
             t.start()
         try:
@@ -146,17 +140,18 @@ class Worker:
     def _prediction_kinds(self) -> tuple[str, ...] | None:
         if not self.config.prediction_lane:
             return None
-        allowed = self.config.kinds or tuple(KINDS)
-        kinds = tuple(k for k in PREDICTION_KINDS if k in allowed)
+        allowed = self.config.kinds or tuple(all_kinds())
+        kinds = tuple(k for k in allowed if get_kind(k).lane == "predictions")
         return kinds or None
 
     def _prefer(self) -> list[str] | None:
-        prefer = self.config.prefer_finetunes
+        prefer = self.config.prefer_gpu_kinds
         if prefer is None:
             import torch
 
             prefer = torch.cuda.is_available()
-        return ["finetune"] if prefer else None
+        kinds = [name for name, spec in all_kinds().items() if spec.prefers_gpu]
+        return kinds if prefer and kinds else None
 
     # ------------------------------------------------------------------ lanes
     def _lane(self, kinds: tuple[str, ...] | None) -> None:
@@ -173,9 +168,11 @@ class Worker:
                 with self.wake:
                     self.wake.wait(self.config.poll_interval)
                 continue
-            if job.kind == "classify" and self.config.prediction_batch > 1:
-                more = self._claim_more("classify", self.config.prediction_batch - 1)
-                self._classify_batch([job, *more])
+            spec = all_kinds().get(job.kind)
+            if spec is not None and spec.batching is not None and self.config.batching \
+                    and spec.batching.limit > 1:
+                more = self._claim_more(job.kind, spec.batching.limit - 1)
+                self._run_batch(spec, [job, *more])
             else:
                 self.execute(job.id, job.kind, job.params, job.workspace_id, job.user_id)
 
@@ -194,42 +191,46 @@ class Worker:
             log.exception("claim failed")
         return more
 
-    def _classify_batch(self, jobs: list[Any]) -> None:
-        """Run claimed classify jobs: those asking for the same classification in one call."""
-        from engine.classify_batching import group_classify_jobs
-
+    def _run_batch(self, spec: JobSpec, jobs: list[Any]) -> None:
+        """Run claimed jobs of one kind: those the kind can answer together in one call."""
         by_id = {job.id: job for job in jobs}
-        groups, alone = group_classify_jobs((j.id, j.workspace_id, j.params) for j in jobs)
+        built: list[tuple[int, int, Any]] = []
+        for job in jobs:
+            try:
+                built.append((job.id, job.workspace_id, spec.build(job.params)))
+            except Exception as exc:  # noqa: BLE001 (bad params: retrying won't help)
+                self._finish(job.id, error=f"bad job: {exc}", retry=False)
+        params = {job_id: p for job_id, _, p in built}
+        groups, alone = spec.batching.group(built)
         for group in groups:
-            self._classify_together(group, [by_id[i] for i in group.job_ids])
+            self._run_together(spec, group, [by_id[i] for i in group.job_ids])
         for job_id in alone:
             job = by_id[job_id]
-            self.execute(job.id, job.kind, job.params, job.workspace_id, job.user_id)
+            self.execute(job.id, job.kind, job.params, job.workspace_id, job.user_id,
+                         params=params[job_id])
 
-    def _classify_together(self, group, jobs: list[Any]) -> None:
-        """One classify call for the group; each job gets its own predictions. Should the call
-        fail, every job runs again on its own, so each fails (or retries) for its own reason."""
-        from engine.classification import classify
-
+    def _run_together(self, spec: JobSpec, group: Any, jobs: list[Any]) -> None:
+        """One call for the group; each job gets its own result. Should the call fail, every
+        job runs again on its own, so each fails (or retries) for its own reason."""
         state = _RunState()
         beat = threading.Thread(target=self._heartbeat, args=(group.job_ids, state), daemon=True)
         beat.start()
-        registry = ModelRegistry(catalog=StorageCatalog(self.db, group.workspace_id))
+        ctx = JobContext(settings=self.settings, job_id=group.job_ids[0],
+                         registry=ModelRegistry(catalog=StorageCatalog(self.db, group.workspace_id)))
         started = time.monotonic()
         try:
-            predictions = classify(group.texts, group.params, settings=self.settings,
-                                   registry=registry)
+            results = spec.batching.run(group, ctx)
         except Exception:  # noqa: BLE001 (the jobs are run again one by one)
             state.done.set()
-            log.info("classifying jobs %s together failed; running them one by one", group.job_ids)
+            log.info("running jobs %s together failed; running them one by one", group.job_ids)
             for job in jobs:
                 self.execute(job.id, job.kind, job.params, job.workspace_id, job.user_id)
             return
         state.done.set()
-        for job_id, share in group.split(predictions).items():
-            self._finish(job_id, result={"predictions": [p.to_json() for p in share]})
-        log.info("jobs %s (classify, %d texts) succeeded together in %.2fs", group.job_ids,
-                 len(group.texts), time.monotonic() - started)
+        for job_id, result in results.items():
+            self._finish(job_id, result=result)
+        log.info("jobs %s (%s) succeeded together in %.2fs", group.job_ids, spec.name,
+                 time.monotonic() - started)
 
     def _janitor(self) -> None:
         timeout = self.settings.lmops_heartbeat_timeout
@@ -245,13 +246,15 @@ class Worker:
 
     # ------------------------------------------------------------------ one job
     def execute(self, job_id: int, kind_name: str, raw_params: dict[str, Any], workspace_id: int,
-                user_id: str | None = None) -> None:
+                user_id: str | None = None, *, params: Any = None) -> None:
+        """Run one job: its params are built from the queue's JSON (unless given built)."""
         state = _RunState()
         beat = threading.Thread(target=self._heartbeat, args=([job_id], state), daemon=True)
         beat.start()
         try:
             kind = get_kind(kind_name)
-            params = kind.build(raw_params)
+            if params is None:
+                params = kind.build(raw_params)
         except Exception as exc:  # unknown kind, bad params: retrying won't help
             state.done.set()
             self._finish(job_id, error=f"bad job: {exc}", retry=False)
@@ -268,7 +271,7 @@ class Worker:
             state.done.set()
             self._stopped(job_id, state)
             return
-        except PERMANENT_ERRORS as exc:  # bad input won't get better by retrying
+        except kind.permanent_errors as exc:  # bad input won't get better by retrying
             state.done.set()
             self._finish(job_id, error=str(exc), retry=False)
             return

@@ -12,17 +12,19 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from engine.finetune_params import FinetuneParams as FinetuneDefaults
+from engine.classify_params import ClassifyParams
+from engine.dialogue import ChatParams
+from engine.eval_params import EvalParams
+from engine.finetune_params import FinetuneParams
+from engine.kinds import all_kinds
 from lmops import commands
+from lmops.params_args import add_params_options
 
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _common(parser: argparse.ArgumentParser, *, device: bool = False) -> None:
+def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
-    if device:
-        parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                            help="where the model runs (default: CUDA if available, else CPU)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,54 +51,45 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("classify", help="label texts with a classifier or zero-shot labels",
                        epilog='example: lmops classify --labels billing,bug,praise "the app crashes"')
     p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify (or --file, or stdin)")
-    p.add_argument("--model", help="model name, folder or hub id (default: the promoted classifier, else sentiment)")
-    p.add_argument("--labels", help="comma-separated labels: zero-shot when no fine-tuned model is named")
+    add_params_options(p, ClassifyParams, commands.CLASSIFY_OPTIONS)
     p.add_argument("--file", help="CSV/TSV/JSONL/JSON of texts; writes FILE.predictions.csv")
-    p.add_argument("--batch-size", type=int, default=64)
     precision = p.add_mutually_exclusive_group()
     precision.add_argument("--fast", action="store_true",
                            help="int8 dynamic quantisation on CPU (faster, may differ slightly); by default "
                                 "only models whose int8 check passed at fine-tuning run int8")
     precision.add_argument("--exact", action="store_true", help="fp32 even where int8 would be the default")
-    _common(p, device=True)
+    _common(p)
     p.set_defaults(handler=commands.classify)
 
     p = sub.add_parser("chat", help="one dialogue reply", epilog='example: lmops chat "How do I reset my password?"')
     p.add_argument("message", nargs="+", metavar="MESSAGE")
-    p.add_argument("--model", default="smollm2")
-    p.add_argument("--max-new-tokens", type=int, default=128)
-    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
-    p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--system", help="a system prompt")
-    _common(p, device=True)
+    add_params_options(p, ChatParams, commands.CHAT_OPTIONS)
+    _common(p)
     p.set_defaults(handler=commands.chat)
 
     p = sub.add_parser("eval", help="evaluate a model on a labelled data file: metrics and plots")
-    p.add_argument("--model", required=True)
-    p.add_argument("--data", required=True, help="CSV/TSV/JSONL/JSON with text and label columns")
-    p.add_argument("--labels", help="comma-separated labels (zero-shot with an encoder)")
-    p.add_argument("--out", help="folder for metrics.json and the plots")
-    _common(p, device=True)
+    add_params_options(p, EvalParams, commands.EVAL_OPTIONS, required=("model", "data"),
+                       aliases={"out_dir": "--out"})
+    _common(p)
     p.set_defaults(handler=commands.evaluate)
+
     p = sub.add_parser("finetune", help="fine-tune a model (LoRA and other PEFT methods), evaluate and register it",
                        epilog="example: lmops finetune --data tickets.csv --epochs 4 --name tickets-v1")
-    p.add_argument("--data", required=True, help="training file (CSV/TSV/JSONL/JSON)")
-    p.add_argument("--eval-data", help="held-out file (default: a stratified 10%% split of --data)")
-    p.add_argument("--task", default="classify", choices=["classify", "chat"])
-    p.add_argument("--base", help="base model (default: minilm for classify, smollm2 for chat)")
-    p.add_argument("--method", default="lora", choices=["lora", "adalora", "ia3", "prefix", "full"])
-    p.add_argument("--epochs", type=float, default=FinetuneDefaults.epochs)
-    p.add_argument("--lr", type=float, help="learning rate (default: per task and method)")
-    p.add_argument("--batch-size", type=int, default=FinetuneDefaults.batch_size)
-    p.add_argument("--max-length", type=int, default=FinetuneDefaults.max_length)
-    p.add_argument("--max-steps", type=int, help="stop after this many optimiser steps")
-    p.add_argument("--gradient-checkpointing", action="store_true")
-    p.add_argument("--name", help="name of the new model (default: from the data file and method)")
-    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint of --name")
-    p.add_argument("--merge", action="store_true", help="also write a merged copy for deployment")
+    add_params_options(p, FinetuneParams, commands.FINETUNE_OPTIONS, required=("data",))
     p.add_argument("--queue", action="store_true", help="enqueue it for a worker instead of training here")
-    _common(p, device=True)
+    _common(p)
     p.set_defaults(handler=commands.finetune)
+
+    for spec in all_kinds().values():  # kinds that bring their own generic command (embed, ...)
+        if spec.cli is not None:
+            p = sub.add_parser(spec.name, help=spec.cli.help,
+                               epilog=f"example: {spec.cli.example}" if spec.cli.example else None)
+            p.add_argument("inputs", nargs="*", metavar="TEXT",
+                           help=f"{spec.cli.inputs} (or --file, or stdin lines)")
+            p.add_argument("--file", help="CSV/TSV/JSONL/JSON (a text column) or a text file")
+            add_params_options(p, spec.params, spec.cli.options)
+            _common(p)
+            p.set_defaults(handler=commands.run_kind, kind=spec.name)
 
     p = sub.add_parser("jobs", help="the job queue, newest first")
     p.add_argument("--limit", type=int, default=50)

@@ -10,8 +10,17 @@ from pathlib import Path
 
 from engine.errors import EngineError
 from engine.settings import get_settings
-from lmops.wiring import local
 from lmops.output import fmt_score, print_json, print_table, shorten
+from lmops.params_args import given_params
+from lmops.wiring import local
+
+#: The params fields each command offers as flags (`--batch-size` is `batch_size`).
+CLASSIFY_OPTIONS = ("model", "labels", "batch_size", "device")
+CHAT_OPTIONS = ("model", "max_new_tokens", "temperature", "top_p", "system", "device")
+EVAL_OPTIONS = ("model", "data", "labels", "out_dir", "batch_size", "device")
+FINETUNE_OPTIONS = ("data", "eval_data", "task", "base", "method", "epochs", "lr", "batch_size",
+                    "max_length", "max_steps", "gradient_checkpointing", "name", "resume", "merge",
+                    "device")
 
 
 def quiet_libraries(*, verbose: bool) -> None:
@@ -40,10 +49,6 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _labels(value: str | None) -> tuple[str, ...] | None:
-    return tuple(l.strip() for l in value.split(",")) if value else None
-
-
 def models(args: argparse.Namespace) -> int:
     specs = local().registry.list()
     if args.json:
@@ -59,8 +64,7 @@ def classify(args: argparse.Namespace) -> int:
     import engine
     from engine.classification import ClassifyParams
 
-    params = ClassifyParams(model=args.model, labels=_labels(args.labels), device=args.device,
-                            batch_size=args.batch_size,
+    params = ClassifyParams(**given_params(args, ClassifyParams, CLASSIFY_OPTIONS),
                             quantize=True if args.fast else False if args.exact else None)
     texts, rows, source = _classify_inputs(args)
     ctx = local()
@@ -82,20 +86,26 @@ def classify(args: argparse.Namespace) -> int:
 
 
 def _classify_inputs(args: argparse.Namespace) -> tuple[list[str], list[int], str]:
-    if args.file and args.texts:
+    return _text_inputs(args.texts, args.file, what="classify")
+
+
+def _text_inputs(given: list[str], file: str | None, *, what: str
+                 ) -> tuple[list[str], list[int], str]:
+    """Texts from TEXT arguments, a data file, or stdin lines; their row numbers; the source."""
+    if file and given:
         raise ValueError("give texts or --file, not both")
-    if args.file:
+    if file:
         from engine.data import load_texts
 
-        text_set = load_texts(Path(args.file))
+        text_set = load_texts(Path(file))
         if text_set.empty_rows:
             print(f"skipped empty rows: {', '.join(map(str, text_set.empty_rows[:20]))}", file=sys.stderr)
         return text_set.texts, text_set.rows, text_set.source
-    texts = list(args.texts)
+    texts = list(given)
     if not texts and not sys.stdin.isatty():
         texts = [line.strip() for line in sys.stdin if line.strip()]
     if not texts:
-        raise ValueError("nothing to classify: give TEXT arguments, --file F, or lines on stdin")
+        raise ValueError(f"nothing to {what}: give TEXT arguments, --file F, or lines on stdin")
     return texts, list(range(1, len(texts) + 1)), "arguments"
 
 
@@ -114,9 +124,7 @@ def _write_predictions(out: Path, rows: list[int], predictions) -> None:
 def chat(args: argparse.Namespace) -> int:
     from engine.dialogue import ChatParams, chat_stream
 
-    params = ChatParams(model=args.model, max_new_tokens=args.max_new_tokens,
-                        temperature=args.temperature, top_p=args.top_p, device=args.device,
-                        system=args.system)
+    params = ChatParams(**given_params(args, ChatParams, CHAT_OPTIONS))
     message = " ".join(args.message)
     settings = get_settings()
     if args.json:
@@ -135,8 +143,7 @@ def evaluate(args: argparse.Namespace) -> int:
     import engine
     from engine.evaluation import EvalParams
 
-    params = EvalParams(model=args.model, data=args.data, labels=_labels(args.labels),
-                        device=args.device, out_dir=Path(args.out) if args.out else None)
+    params = EvalParams(**given_params(args, EvalParams, EVAL_OPTIONS))
     ctx = local()
     metrics = engine.evaluate(params, settings=ctx.settings, registry=ctx.registry)
     if args.json:
@@ -163,15 +170,10 @@ def _print_metrics(metrics: dict) -> None:
 def finetune(args: argparse.Namespace) -> int:
     from engine.finetune_params import FinetuneParams
 
-    params = FinetuneParams(
-        data=args.data, eval_data=args.eval_data, task=args.task, base=args.base,
-        method=args.method, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-        max_length=args.max_length, max_steps=args.max_steps,
-        gradient_checkpointing=args.gradient_checkpointing, name=args.name, resume=args.resume,
-        merge=args.merge, device=args.device)
+    params = FinetuneParams(**given_params(args, FinetuneParams, FINETUNE_OPTIONS))
     ctx = local()
     if args.queue:
-        return _enqueue(ctx, "finetune", params.to_json(), args.json)
+        return _enqueue(ctx, "finetune", params, args.json)
     from engine.finetuning import finetune as run_finetune
     from lmops.progress import TrainingBar
 
@@ -196,18 +198,16 @@ def _promoted(ctx, task: str) -> str | None:
     return model.name if model else None
 
 
-def _enqueue(ctx, kind: str, params: dict, as_json: bool) -> int:
+def _enqueue(ctx, kind: str, params, as_json: bool) -> int:
+    """Queue a job of `kind` with its (already validated) params object."""
+    from engine.kinds import get_kind
     from storage.db import session_scope
     from storage.queue import enqueue
-    from storage.tables.jobs import JobCreate, default_priority
+    from storage.tables.jobs import JobCreate
 
-    from engine.jobs import get_kind
-
-    get_kind(kind).build(params)  # refuse bad params now, not in the worker
     with session_scope(ctx.db) as session:
         job = enqueue(session=session, job_in=JobCreate(
-            workspace_id=ctx.workspace_id, kind=kind, params=params, priority=default_priority(kind),
-            user_id="cli"))
+            workspace_id=ctx.workspace_id, user_id="cli", **get_kind(kind).job_fields(params)))
         data = job.to_json()
     if as_json:
         print_json(data)
@@ -238,6 +238,26 @@ def _progress_text(progress: dict) -> str:
     if progress.get("total_steps"):
         return f"{progress.get('step', 0)}/{progress['total_steps']}"
     return ""
+
+
+def run_kind(args: argparse.Namespace) -> int:
+    """`lmops <kind>` for a kind with a generic CLI command (`JobSpec.cli`): inputs from TEXT
+    arguments, `--file` or stdin, the kind's runner here, its output or JSON on stdout."""
+    from engine.kinds import JobContext, get_kind
+
+    spec = get_kind(args.kind)
+    cli = spec.cli
+    inputs, _rows, _source = _text_inputs(args.inputs, args.file, what=spec.name)
+    params = spec.params(**{cli.inputs: tuple(inputs)}, **given_params(args, spec.params,
+                                                                       cli.options))
+    ctx = local()
+    result = spec.run(params, JobContext(settings=ctx.settings, registry=ctx.registry,
+                                         job_id=f"cli-{spec.name}"))
+    if args.json:
+        print_json(cli.to_json(result))
+    else:
+        print(cli.show(result))
+    return 0
 
 
 def worker(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """`lmops dev`: the whole product on one machine, offline, with no Slack account.
 
-It starts a local Slack-compatible workspace with its browser page (`bot.localslack`), the bot
+It starts a local Slack-compatible workspace with its browser page (`localslack`), the bot
 (`bot.server.create_asgi` behind uvicorn, exactly as `lmops serve` runs it) pointed at that
 workspace through `SLACK_API_URL`, with a bot token and signing secret made up for the run, and
 an engine worker in a child process (`lmops worker`), all on the SQLite database under
@@ -50,7 +50,7 @@ def dev_settings(settings: Settings, *, api_url: str, bot_token: str,
                  signing_secret: str) -> Settings:
     """The bot's settings for the local workspace: its Web API, made-up credentials, HTTP
     mode (no app token), and the local user among the admins."""
-    from bot.localslack import ADMIN_USER_ID
+    from localslack import ADMIN_USER_ID
 
     admins = ",".join(sorted(settings.admins | {ADMIN_USER_ID}))
     return settings.model_copy(update={
@@ -59,6 +59,15 @@ def dev_settings(settings: Settings, *, api_url: str, bot_token: str,
         "lmops_admins": admins, "lmops_home": settings.home.resolve(),
         "lmops_artifacts": settings.artifacts.resolve(),
         "lmops_database_url": settings.database_url})
+
+
+def slash_commands() -> list[dict[str, str]]:
+    """The bot's `/lm` sub-commands (`bot.commands.SUBCOMMANDS`) as the page's completions:
+    `[{name, usage, description}]`. `localslack` knows nothing of the bot; this is the wiring."""
+    from bot.commands import SUBCOMMANDS
+
+    return [{"name": s.name, "usage": s.usage, "description": s.description}
+            for s in SUBCOMMANDS.values()]
 
 
 def worker_env(settings: Settings, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -107,8 +116,8 @@ class DevStack:
 
     async def start(self) -> str:
         """Start the workspace, the bot and the worker; returns the page's URL."""
-        from bot.localslack import LocalSlack, Team, Workspace
         from lmops.wiring import upgrade_if_needed
+        from localslack import LocalSlack, Team, Workspace
 
         self.settings.home.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(upgrade_if_needed, self.settings.database_url)
@@ -116,7 +125,8 @@ class DevStack:
         signing_secret = secrets.token_hex(32)
         workspace = Workspace(Team(*LOCAL_TEAM))
         self.slack = LocalSlack(workspace, bot_token=bot_token, signing_secret=signing_secret,
-                                app_token=None, host=self.host, port=self.port)
+                                app_token=None, host=self.host, port=self.port,
+                                commands=slash_commands)
         try:
             await self.slack.start_async()
         except OSError as exc:

@@ -31,7 +31,7 @@ from storage.db import begin_immediate, is_postgres
 from storage.errors import Conflict, NotFound
 from storage.notify import JobEvent, notify_job_changed
 from storage.retry import RetryPolicy
-from storage.tables.jobs import FINAL_STATUSES, Job, JobCreate, JobStatus, default_priority
+from storage.tables.jobs import FINAL_STATUSES, Job, JobCreate, JobStatus
 
 DEFAULT_RETRY = RetryPolicy()
 TODO, DOING = sql.TODO, sql.DOING
@@ -74,10 +74,8 @@ def enqueue(*, session: Session, job_in: JobCreate) -> Job:
     belongs to another workspace's job."""
     begin_immediate(session)
     pg = is_postgres(session)
-    values = job_in.model_dump(exclude={"priority", "run_after"})
-    values.update(status=TODO, attempts=0, progress={}, cancel_requested=False,
-                  priority=default_priority(job_in.kind) if job_in.priority is None
-                  else job_in.priority)
+    values = job_in.model_dump(exclude={"run_after"})
+    values.update(status=TODO, attempts=0, progress={}, cancel_requested=False)
     if job_in.run_after is not None:
         values["run_after"] = job_in.run_after
     stmt = sql.insert_stmt(pg, job_in.idempotency_key is not None, job_in.run_after is not None)

@@ -34,28 +34,21 @@ from storage.tables.assets import (
 )
 from storage.tables.jobs import (
     DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_PRIORITY,
     FINAL_STATUSES,
-    PRIORITY_EVALUATION,
-    PRIORITY_FINETUNE,
-    PRIORITY_OTHER,
-    PRIORITY_PREDICTION,
     Job,
     JobBase,
     JobCreate,
     JobStatus,
-    default_priority,
 )
 
 metadata = Base.metadata
 
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
+    "DEFAULT_PRIORITY",
     "FINAL_STATUSES",
     "LOCAL_TEAM_ID",
-    "PRIORITY_EVALUATION",
-    "PRIORITY_FINETUNE",
-    "PRIORITY_OTHER",
-    "PRIORITY_PREDICTION",
     "ROLES",
     "AuditEntry",
     "AuditEntryBase",
@@ -85,6 +78,5 @@ __all__ = [
     "Workspace",
     "WorkspaceBase",
     "WorkspaceCreate",
-    "default_priority",
     "metadata",
 ]

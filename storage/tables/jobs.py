@@ -22,29 +22,16 @@ class JobStatus(StrEnum):
 
 FINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
 
-# Lower runs first: a prediction never waits behind an evaluation or a fine-tune.
-PRIORITY_PREDICTION = 0
-PRIORITY_EVALUATION = 10
-PRIORITY_FINETUNE = 20
-PRIORITY_OTHER = 30
-_KIND_PRIORITY = {
-    "classify": PRIORITY_PREDICTION,
-    "chat": PRIORITY_PREDICTION,
-    "evaluate": PRIORITY_EVALUATION,
-    "finetune": PRIORITY_FINETUNE,
-}
+# Lower runs first. Each job kind's priority is a fact of its spec (engine.kinds), which the
+# enqueuer passes; storage knows no kinds.
+DEFAULT_PRIORITY = 30
 DEFAULT_MAX_ATTEMPTS = 3
-
-
-def default_priority(kind: str) -> int:
-    """The priority of a job kind: predictions 0 < evaluations 10 < fine-tunes 20 < others 30."""
-    return _KIND_PRIORITY.get(kind, PRIORITY_OTHER)
 
 
 class JobBase(Base):
     kind: str = Field(index=True)
     params: dict[str, Any] = json_field(dict)
-    priority: int = PRIORITY_OTHER
+    priority: int = DEFAULT_PRIORITY
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     idempotency_key: str | None = Field(default=None, unique=True)
     # Slack routing: where the bot's reporter posts progress and results.
@@ -57,10 +44,11 @@ class JobBase(Base):
 
 
 class JobCreate(JobBase):
-    """A job to enqueue. `priority` None means the kind's default; `run_after` None means now."""
+    """A job to enqueue; `run_after` None means now. Build one from a kind's spec
+    (`JobCreate(workspace_id=..., **get_kind(kind).job_fields(params))`) so that it carries the
+    kind's priority and attempts."""
 
     workspace_id: int
-    priority: int | None = None  # type: ignore[assignment]
     run_after: datetime | None = None
 
     def model_post_init(self, context: Any) -> None:

@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from bot.localslack import ADMIN_DM_ID, ADMIN_USER_ID, BOT_USER_ID, GENERAL_CHANNEL_ID
+from localslack import ADMIN_DM_ID, ADMIN_USER_ID, BOT_USER_ID, GENERAL_CHANNEL_ID
 
 ALICE, BOB = "UALICE001", "UBOB00001"
 pytestmark = pytest.mark.asyncio
@@ -20,10 +20,10 @@ async def test_classify_posts_the_prediction(bot):
     ack = bot.ack_text(await bot.command("classify I love it"))
     assert "Classifying" in ack
     [job] = await bot.wait_jobs(1)
-    assert job.kind == "classify" and job.params == {"texts": ["I love it"]}
+    assert job.kind == "classify" and job.params["texts"] == ["I love it"]
+    assert job.params["model"] is None and job.priority == 0  # the classify kind's priority
     assert job.channel_id == GENERAL_CHANNEL_ID and job.user_id == ADMIN_USER_ID
-    assert job.priority == 0
-    bot.finish(bot.claim().id, {"predictions": [PREDICTION]})
+    bot.finish(bot.claim().id, {"predictions": [PREDICTION], "model": "sentiment"})
     [message] = await bot.wait(lambda: bot.posted("*pos*"))
     text = bot.text(message)
     assert "93%" in text and "neg 7%" in text and "model `sentiment`" in text
@@ -33,12 +33,12 @@ async def test_classify_posts_the_prediction(bot):
 async def test_classify_options_and_promoted_model(bot):
     await bot.command('classify labels="bug, feature" the app crashes')
     [job] = await bot.wait_jobs(1)
-    assert job.params == {"texts": ["the app crashes"], "labels": ["bug", "feature"]}
+    assert (job.params["texts"], job.params["labels"]) == (["the app crashes"], ["bug", "feature"])
     bot.add_model("tix-v1")
     await bot.command("promote tix-v1")
     await bot.command("classify hello")
     jobs = await bot.wait_jobs(2)
-    assert jobs[0].params == {"texts": ["hello"], "model": "tix-v1"}
+    assert (jobs[0].params["texts"], jobs[0].params["model"]) == (["hello"], "tix-v1")
     await bot.command("classify model=smollm2 hello")
     await bot.wait(lambda: any("is a chat model" in t for t in bot.ephemeral_texts()))
 
@@ -57,7 +57,7 @@ async def test_classify_failure_is_one_short_message(bot):
 async def test_chat_reply_is_streamed_by_updates(bot):
     assert "Thinking" in bot.ack_text(await bot.command("chat How do I reset it?"))
     [job] = await bot.wait_jobs(1)
-    assert job.params == {"messages": [{"role": "user", "content": "How do I reset it?"}]}
+    assert job.params["messages"] == [{"role": "user", "content": "How do I reset it?"}]
     [placeholder] = await bot.wait(lambda: bot.posted("typing"))
     job = bot.claim()
     bot.progress(job.id, {"partial_reply": "Open Settings"})

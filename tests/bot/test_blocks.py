@@ -43,6 +43,7 @@ from bot.blocks_base import (
     text_sections,
 )
 from bot.commands import SUBCOMMANDS
+from bot.kinds import presenter_for
 from bot.help import help_blocks, help_text
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -143,7 +144,8 @@ CASES: dict[str, Any] = {
     "job_status_succeeded": lambda: job_status_blocks(
         job(status="succeeded", progress={**PROGRESS, "step": 1000, "eta_seconds": 0})),
     "job_status_cancelled": lambda: job_status_blocks(job(status="cancelled", progress=PROGRESS)),
-    "job_result_finetune": lambda: job_result_blocks(job(status="succeeded"), FINETUNE_RESULT),
+    "job_result_finetune": lambda: presenter_for("finetune").results(
+        job(status="succeeded", result=FINETUNE_RESULT)),
     "job_result_eval_classify": lambda: job_result_blocks(
         job(kind="evaluate", status="succeeded", params={"model": "tix-v1", "dataset": "t"}),
         {**EVAL_CLASSIFY, "per_label": dict(list(PER_LABEL.items())[:3])}),
@@ -208,10 +210,11 @@ def test_cancel_button_only_while_queued_or_running():
 
 
 def test_promote_button_for_finetunes_only():
-    (promote,) = buttons(job_result_blocks(job(status="succeeded"), FINETUNE_RESULT))
+    finished = job(status="succeeded", result=FINETUNE_RESULT)
+    (promote,) = buttons(presenter_for("finetune").results(finished))
     assert (promote["action_id"], promote["value"]) == ("lmops_promote", "tix-v1")
-    evaluation = job(kind="evaluate", params={"model": "tix-v1"})
-    assert buttons(job_result_blocks(evaluation, EVAL_CLASSIFY)) == []
+    evaluation = job(kind="evaluate", params={"model": "tix-v1"}, result=EVAL_CLASSIFY)
+    assert buttons(presenter_for("evaluate").results(evaluation)) == []
 
 
 def test_dataset_buttons_carry_the_dataset_id():

@@ -1,4 +1,5 @@
-"""bot.commands: the `/lm` parser, its typed commands, the SUBCOMMANDS table and roles."""
+"""bot.commands and bot.grammar: the `/lm` parser, its typed commands, the job sub-commands
+(options read as the engine's params fields), the SUBCOMMANDS table and roles."""
 
 from __future__ import annotations
 
@@ -13,12 +14,8 @@ from bot.commands import (
     SUBCOMMANDS,
     AccessCommand,
     CancelCommand,
-    ChatCommand,
-    ClassifyCommand,
     CommandError,
     DatasetsCommand,
-    EvalCommand,
-    FinetuneCommand,
     HelpCommand,
     JobCommand,
     JobsCommand,
@@ -31,7 +28,11 @@ from bot.commands import (
     required_role,
 )
 from bot.command_text import from_slack, tokenize
-from engine.finetune_params import FinetuneParams
+from bot.kinds import JobRequest
+
+
+def request(name: str, text: str = "", args: tuple[str, ...] = (), **options) -> JobRequest:
+    return JobRequest(name, tuple(options.items()), args=args, text=text)
 
 
 def error_of(text: str) -> str:
@@ -60,19 +61,20 @@ def test_help_topic():
 
 
 def test_classify_free_text():
-    assert parse("classify I love this product") == ClassifyCommand(text="I love this product")
+    assert parse("classify I love this product") == request("classify", "I love this product")
 
 
 def test_classify_options_and_quotes():
     cmd = parse('classify model=sentiment labels="very good, bad" "Great support, thanks!"')
-    assert cmd == ClassifyCommand(text="Great support, thanks!", model="sentiment",
-                                  labels=("very good", "bad"))
-    assert parse("classify labels=bug,feature The app crashes").labels == ("bug", "feature")
+    assert cmd == request("classify", "Great support, thanks!", model="sentiment",
+                          labels=("very good", "bad"))
+    assert parse("classify labels=bug,feature The app crashes").option("labels") == \
+        ("bug", "feature")
 
 
 def test_free_text_keeps_order_newlines_and_inner_quotes():
     cmd = parse('chat model=smollm2 He said "hi" to me\nthen left')
-    assert cmd == ChatCommand(text='He said "hi" to me\nthen left', model="smollm2")
+    assert cmd == request("chat", 'He said "hi" to me\nthen left', model="smollm2")
     # A known option after the text is still an option; the words around it stay in order.
     assert parse("classify great product labels=pos,neg really").text == "great product really"
 
@@ -84,7 +86,7 @@ def test_equals_sign_after_the_text_is_text():
 
 def test_escaped_quotes_and_curly_quotes():
     assert parse(r'classify "she said \"no\" twice"').text == 'she said "no" twice'
-    assert parse("classify labels=“good one,bad” ok").labels == ("good one", "bad")
+    assert parse("classify labels=“good one,bad” ok").option("labels") == ("good one", "bad")
 
 
 def test_unbalanced_quote_in_free_text_is_kept():
@@ -108,7 +110,7 @@ def test_classify_bad_labels_and_model():
     assert "empty label" in error_of("classify labels=a,,b hello")
     assert "not a model name" in error_of("classify model=../../etc hello")
     assert "not a model name" in error_of("classify model=/tmp/x hello")
-    assert parse("classify model=org/some-model hi").model == "org/some-model"
+    assert parse("classify model=org/some-model hi").option("model") == "org/some-model"
 
 
 def test_unknown_option_is_named_with_a_suggestion():
@@ -158,26 +160,18 @@ def test_bad_job_ids():
 
 
 def test_finetune_minimal():
-    cmd = parse("finetune support-tickets")
-    assert cmd == FinetuneCommand(dataset="support-tickets")
-    assert cmd.params() == {}
-    params = cmd.finetune_params("/data/tickets.csv")
-    assert isinstance(params, FinetuneParams) and params.data == "/data/tickets.csv"
-    # The handler fills what the user left out (the data set's task); the user's options win.
-    assert cmd.finetune_params("/d.jsonl", task="chat").task == "chat"
-    assert parse("finetune d task=classify").finetune_params("/d", task="chat").task == "classify"
+    assert parse("finetune support-tickets") == request("finetune", args=("support-tickets",))
+    assert parse("finetune support-tickets").given == {}
 
 
 def test_finetune_all_options():
     cmd = parse('finetune "my tickets" task=chat base=smollm2 method=ia3 epochs=3 lr=5e-4 '
                 "name=tix-v1")
-    assert cmd.dataset == "my tickets"
-    assert cmd.params() == {"task": "chat", "base": "smollm2", "method": "ia3", "epochs": 3.0,
-                            "lr": 5e-4, "name": "tix-v1"}
-    params = cmd.finetune_params("/x.jsonl")
-    assert (params.task, params.method, params.epochs, params.name) == ("chat", "ia3", 3.0,
-                                                                       "tix-v1")
-    assert parse("finetune #12").dataset == "12"
+    assert cmd.args == ("my tickets",)
+    # the option names are FinetuneParams fields, read as their types
+    assert cmd.given == {"task": "chat", "base": "smollm2", "method": "ia3", "epochs": 3.0,
+                         "lr": 5e-4, "name": "tix-v1"}
+    assert parse("finetune #12").args == ("#12",)
 
 
 @pytest.mark.parametrize("text, message", [
@@ -198,8 +192,8 @@ def test_finetune_errors(text, message):
 
 
 def test_eval():
-    assert parse("eval tix-v1 tickets-test") == EvalCommand(model="tix-v1", dataset="tickets-test")
-    assert parse("evaluate tix-v1 #4") == EvalCommand(model="tix-v1", dataset="4")
+    assert parse("eval tix-v1 tickets-test") == request("eval", args=("tix-v1", "tickets-test"))
+    assert parse("evaluate tix-v1 #4") == request("eval", args=("tix-v1", "#4"))
     assert error_of("eval").startswith("eval needs a model and a dataset, like `/lm eval ")
     assert error_of("eval tix-v1").startswith("eval needs a dataset")
 
@@ -299,7 +293,7 @@ def test_a_later_issue_adds_a_subcommand_by_registering_it():
     from dataclasses import dataclass
     from typing import ClassVar
 
-    from bot.commands import Command
+    from bot.grammar import Command, unregister
 
     @dataclass(frozen=True)
     class ReportsCommand(Command):
@@ -314,7 +308,7 @@ def test_a_later_issue_adds_a_subcommand_by_registering_it():
             register(Subcommand("reports", "reports", "x", ("/lm reports",), "anyone",
                                 lambda args: ReportsCommand()))
     finally:
-        SUBCOMMANDS.pop("reports", None)
+        unregister("reports")
     assert "Did you mean" not in error_of("reports")
     with pytest.raises(ValueError):
         Subcommand("x", "x", "x", ("/lm x",), "root", lambda args: None)

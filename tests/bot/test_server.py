@@ -18,8 +18,8 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from bot.app import build_app, runtime
-from bot.localslack import LocalSlack, sign
 from bot.server import create_asgi
+from localslack import LocalSlack, sign
 from storage import queue
 from storage.db import make_engine, session_scope
 
@@ -112,10 +112,13 @@ async def test_socket_mode(settings_for, serving, db_url):
 
 
 async def test_importing_the_bot_imports_no_torch():
-    code = ("import sys, bot.app, bot.server, bot.reporter, bot.uploads, bot.jobs; "
-            "bot.jobs._check('classify', {'texts': ['x'], 'labels': ['a', 'b']}); "
-            "bot.jobs._check('finetune', {'data': 'x.csv', 'method': 'lora'}); "
-            "bot.jobs._check('chat', {'messages': [{'role': 'user', 'content': 'hi'}]}); "
+    code = ("import sys, bot.app, bot.server, bot.reporter, bot.uploads; "
+            "from engine.kinds import all_kinds, get_kind; "
+            "get_kind('classify').build({'texts': ['x'], 'labels': ['a', 'b']}); "
+            "get_kind('finetune').build({'data': 'x.csv', 'method': 'lora'}); "
+            "get_kind('chat').build({'messages': [{'role': 'user', 'content': 'hi'}]}); "
+            "get_kind('evaluate').build({'model': 'minilm', 'data': 'x.csv'}); "
+            "all_kinds(); "
             "bot.uploads.inspect(b'text,label\\na,x\\nb,y\\n', 't.csv'); "
             "print(','.join(m for m in ('torch', 'transformers', 'peft', 'numpy', 'lmops', "
             "'engine.worker') if m in sys.modules))")

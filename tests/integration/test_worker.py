@@ -58,7 +58,7 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1):
 
 
 def run_worker(settings, **config) -> tuple[Worker, threading.Thread]:
-    worker = Worker(settings, WorkerConfig(prefer_finetunes=False, poll_interval=0.2,
+    worker = Worker(settings, WorkerConfig(prefer_gpu_kinds=False, poll_interval=0.2,
                                            heartbeat_interval=0.2, progress_interval=0.1, **config))
     thread = threading.Thread(target=worker.run, kwargs={"install_signals": False}, daemon=True)
     thread.start()

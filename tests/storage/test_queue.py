@@ -10,14 +10,7 @@ from storage.columns import utcnow
 from storage.db import session_scope
 from storage.errors import Conflict, NotFound
 from storage.retry import RetryPolicy
-from storage.tables import (
-    PRIORITY_EVALUATION,
-    PRIORITY_FINETUNE,
-    PRIORITY_OTHER,
-    PRIORITY_PREDICTION,
-    Job,
-    JobCreate,
-)
+from storage.tables import DEFAULT_PRIORITY, Job, JobCreate
 
 IMMEDIATE = RetryPolicy(max_attempts=3, base_delay=0, max_delay=0)
 
@@ -37,7 +30,7 @@ def test_enqueue_fills_defaults_and_routing(session, workspace):
     job = add(session, workspace, "classify", params={"texts": ["hi"]}, channel_id="C1",
               user_id="U1", thread_ts="1.2", response_url="https://hooks.example/x")
     assert job.id and job.status == "todo" and job.attempts == 0 and job.max_attempts == 3
-    assert job.priority == PRIORITY_PREDICTION
+    assert job.priority == DEFAULT_PRIORITY
     assert job.params == {"texts": ["hi"]} and job.progress == {} and job.result is None
     assert job.created_at.tzinfo is not None and job.run_after <= utcnow() + timedelta(seconds=5)
     assert (job.channel_id, job.user_id, job.thread_ts) == ("C1", "U1", "1.2")
@@ -48,19 +41,11 @@ def test_enqueue_fills_defaults_and_routing(session, workspace):
     assert queue.get_job(session=session, job_id=job.id).status_ts == "9.9"
 
 
-def test_default_priorities_order_kinds():
-    from storage.tables import default_priority
-    assert default_priority("classify") == default_priority("chat") == PRIORITY_PREDICTION
-    assert PRIORITY_PREDICTION < PRIORITY_EVALUATION == default_priority("evaluate")
-    assert PRIORITY_EVALUATION < PRIORITY_FINETUNE == default_priority("finetune")
-    assert PRIORITY_FINETUNE < PRIORITY_OTHER == default_priority("sentiment_report")
-
-
 def test_claim_takes_priority_then_age(session, workspace):
-    finetune = add(session, workspace, "finetune")
-    evaluate = add(session, workspace, "evaluate")
-    chat1 = add(session, workspace, "chat")
-    chat2 = add(session, workspace, "classify")
+    finetune = add(session, workspace, "finetune", priority=20)
+    evaluate = add(session, workspace, "evaluate", priority=10)
+    chat1 = add(session, workspace, "chat", priority=0)
+    chat2 = add(session, workspace, "classify", priority=0)
     order = [queue.claim(session=session, worker_id="w").id for _ in range(4)]
     assert order == [chat1.id, chat2.id, evaluate.id, finetune.id]
     assert queue.claim(session=session, worker_id="w") is None

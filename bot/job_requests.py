@@ -1,0 +1,85 @@
+"""From a request in Slack to a job for the queue: who asked and where the answer goes
+(`Origin`), and the lookups every job sub-command shares: models and data sets named by the
+user, resolved within the requesting workspace only.
+
+Each job kind's bot module (`bot.kinds`) turns its request into the engine's params dataclass
+with these; `Origin.job` wraps the params in a `JobCreate` with the kind's priority.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.grammar import CommandError
+from bot.store import BotStore, Row
+from engine.kinds import get_kind
+from engine.registry import builtin_models
+from storage.tables import JobCreate
+
+
+@functools.cache
+def builtin_tasks() -> dict[str, str]:
+    """Built-in model names installed here and their tasks (read once)."""
+    return {spec.name: spec.task for spec in builtin_models()}
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Who asked for a job, in which workspace, and where its messages go."""
+
+    team_id: str
+    workspace_id: int
+    user_id: str
+    channel_id: str | None
+    thread_ts: str | None = None
+    response_url: str | None = None
+
+    def job(self, kind: str, params: Any, key: str | None) -> JobCreate:
+        """A job of `kind` with its params object; `key` makes enqueueing it twice return the
+        first job."""
+        return JobCreate(workspace_id=self.workspace_id, idempotency_key=key,
+                         team_id=self.team_id, channel_id=self.channel_id, user_id=self.user_id,
+                         thread_ts=self.thread_ts, response_url=self.response_url,
+                         **get_kind(kind).job_fields(params))
+
+
+def job_view(job: Row) -> Row:
+    """A job row as the job blocks show it: the data set named by its file, not its path."""
+    params = dict(job.get("params") or {})
+    if params.get("data") and not params.get("dataset"):
+        params["dataset"] = Path(str(params["data"])).stem
+    return {**job, "params": params}
+
+
+async def resolve_model(store: BotStore, workspace_id: int, name: str) -> tuple[str, str | None]:
+    """`(name, task)` of a built-in model, a model of this workspace, or a hub id (task None)."""
+    if name in builtin_tasks():
+        return name, builtin_tasks()[name]
+    found = await store.find_model(workspace_id, name)
+    if found is not None:
+        return found["name"], found["task"]
+    if "/" in name:
+        return name, None
+    raise CommandError(f"there is no model {name!r} here; `/lm models` lists them")
+
+
+async def resolve_dataset(store: BotStore, workspace_id: int, ref: str) -> Row:
+    """A data set of this workspace by name or id, whose file is still there."""
+    found = await store.get_dataset(workspace_id, ref)
+    if found is None:
+        raise CommandError(f"there is no data set {ref!r} here; `/lm datasets` lists them "
+                           "(upload a CSV, TSV, JSONL or JSON file to add one)")
+    if not Path(found["stored_path"]).is_file():
+        raise CommandError(f"the file of data set {found['name']!r} is missing; upload it again")
+    return found
+
+
+def params_or_error(cls: type, **values: Any) -> Any:
+    """The engine's params object, or a `CommandError` with its validation message."""
+    try:
+        return cls(**values)
+    except (ValueError, TypeError) as error:
+        raise CommandError(str(error)) from None
