@@ -3,7 +3,7 @@ served by uvicorn, beside a bare Bolt `AsyncApp` that only acks, served the same
 
     .venv/bin/python bench/ack_latency.py [--requests 50] [--rounds 3] [--no-worker] [--no-busy]
 
-Every server runs in its own process (as in production): the local Slack (`bot.localslack`,
+Every server runs in its own process (as in production): the local Slack (`localslack`,
 the Web API the bot posts to) and the load generator share this process. Phases:
 
 1. `bare`: a Bolt AsyncApp whose `/lm` listener only calls `ack()`, behind uvicorn;
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 import aiohttp
 
-from bot.localslack import (
+from localslack import (
     ADMIN_USER_ID,
     GENERAL_CHANNEL_ID,
     LocalSlack,

@@ -1,5 +1,5 @@
 """The bot under test, the bolt-python way: the real app served by uvicorn on port 0, the local
-Slack (`bot.localslack`) as the Web API and as the sender of signed requests, a SQLite database
+Slack (`localslack`) as the Web API and as the sender of signed requests, a SQLite database
 per test, and a stand-in for the worker that writes progress and results through
 `storage.queue` (no model runs in the bot's tests)."""
 
@@ -19,12 +19,12 @@ import uvicorn
 from sqlalchemy import Engine
 
 from bot.app import build_app, runtime
-from bot.localslack import ADMIN_USER_ID, GENERAL_CHANNEL_ID, Delivery, LocalSlack
 from bot.reporter import Reporter
 from bot.runtime import BotRuntime
 from bot.server import BotASGI, create_asgi
 from bot.throttle import UpdateThrottle
 from engine.settings import Settings
+from localslack import ADMIN_USER_ID, GENERAL_CHANNEL_ID, Delivery, LocalSlack
 from storage import accounts, activity, datasets, queue, registry
 from storage.db import make_engine, session_scope
 from storage.tables import DatasetCreate, RegisteredModelCreate

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.localslack import ADMIN_USER_ID
+from localslack import ADMIN_USER_ID
 
 ALICE, BOB = "UALICE001", "UBOB00001"
 pytestmark = pytest.mark.asyncio

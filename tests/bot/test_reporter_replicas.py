@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from bot.localslack import GENERAL_CHANNEL_ID
 from bot.reporter import Reporter
 from bot.throttle import UpdateThrottle
+from localslack import GENERAL_CHANNEL_ID
 from storage import queue, reporting
 from storage.tables import Job, JobCreate
 

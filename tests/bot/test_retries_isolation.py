@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from bot.localslack import BOT_USER_ID, GENERAL_CHANNEL_ID, LocalSlack, Team, Workspace
+from localslack import BOT_USER_ID, GENERAL_CHANNEL_ID, LocalSlack, Team, Workspace
 
 pytestmark = pytest.mark.asyncio
 

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from bot.localslack import GENERAL_CHANNEL_ID
 from bot.metrics import Histogram, Metrics
 from bot.throttle import TokenBucket, UpdateThrottle
+from localslack import GENERAL_CHANNEL_ID
 from storage import queue
 from storage.tables import JobCreate
 

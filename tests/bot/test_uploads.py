@@ -10,8 +10,8 @@ import json
 import pytest
 
 from bot import uploads
-from bot.localslack import ADMIN_DM_ID, GENERAL_CHANNEL_ID
 from bot.uploads import allowed_url, dataset_name, inspect
+from localslack import ADMIN_DM_ID, GENERAL_CHANNEL_ID
 
 ALICE, BOB = "UALICE001", "UBOB00001"
 pytestmark = pytest.mark.asyncio
@@ -141,7 +141,7 @@ async def test_file_shared_event_is_handled_once(bot):
     file = bot.ws.create_file("solo.csv", user=BOB, content=GOOD.replace("great", "good"))
     posted = bot.ws.post_message(GENERAL_CHANNEL_ID, user=BOB, subtype="file_share",
                                  files=[file.id])
-    from bot.localslack import payloads
+    from localslack import payloads
     event = payloads.file_shared_event(bot.ws, file, channel=GENERAL_CHANNEL_ID, user=BOB,
                                        event_ts=posted.ts)
     await bot.slack.deliver.event_callback(event)

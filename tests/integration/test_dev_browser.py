@@ -170,9 +170,11 @@ def test_page_renders_block_kit_safely_and_acts_like_slack(chromium: str):
     """The page alone, against a workspace with no app behind it (the clicks are recorded)."""
     from playwright.sync_api import expect, sync_playwright
 
-    from bot.localslack import ADMIN_USER_ID, BOT_ID, BOT_USER_ID, GENERAL_CHANNEL_ID, LocalSlack
+    from lmops.dev import slash_commands
+    from localslack import ADMIN_USER_ID, BOT_ID, BOT_USER_ID, GENERAL_CHANNEL_ID, LocalSlack
 
-    with LocalSlack(deliver_to="http://127.0.0.1:9/slack/events") as slack:
+    with LocalSlack(deliver_to="http://127.0.0.1:9/slack/events",
+                    commands=slash_commands) as slack:
         ws, general = slack.state, GENERAL_CHANNEL_ID
         chart = ws.create_file("loss.png", user=BOT_USER_ID, content=PNG_1PX)
         blocks = [
@@ -262,7 +264,7 @@ async def test_dev_runs_in_process_answers_and_stops(tmp_path: Path):
     import aiohttp
 
     from engine.settings import get_settings
-    from lmops.dev import READY_PREFIX, run_dev_async
+    from lmops.dev import READY_PREFIX, run_dev_async, slash_commands
 
     settings = get_settings(lmops_home=tmp_path / "home", lmops_database_url=None,
                             slack_bot_token=None, lmops_admins="")
@@ -279,7 +281,10 @@ async def test_dev_runs_in_process_answers_and_stops(tmp_path: Path):
             async with session.get("/") as page:
                 assert page.status == 200
             async with session.get("/web/bootstrap") as resp:
-                assert (await resp.json())["team"]["id"] == "local"
+                bootstrap = await resp.json()
+            assert bootstrap["team"]["id"] == "local"
+            (lm,) = bootstrap["commands"]  # the bot's sub-commands, passed in by lmops dev
+            assert lm["command"] == "/lm" and lm["subcommands"] == slash_commands()
             async with session.post("/web/message", headers={"X-Requested-With": "t"}, json={
                     "channel": "C_GENERAL", "text": "/lm access"}) as resp:
                 assert (await resp.json())["ok"]
@@ -290,6 +295,17 @@ async def test_dev_runs_in_process_answers_and_stops(tmp_path: Path):
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
+
+
+def test_the_page_completes_the_bots_sub_commands():
+    """`localslack` knows no bot; `lmops dev` hands it `bot.commands.SUBCOMMANDS`."""
+    from bot.commands import SUBCOMMANDS
+    from lmops.dev import slash_commands
+
+    table = slash_commands()
+    assert [c["name"] for c in table] == list(SUBCOMMANDS)
+    assert {"classify", "finetune", "help"} <= {c["name"] for c in table}
+    assert all(c["usage"] and c["description"] for c in table)
 
 
 def test_the_worker_gets_the_data_folder_but_no_slack_tokens(tmp_path: Path):

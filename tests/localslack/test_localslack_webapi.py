@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
-from bot.localslack import (
+from localslack import (
     ADMIN_USER_ID,
     BOT_ID,
     BOT_USER_ID,

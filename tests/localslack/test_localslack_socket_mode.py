@@ -9,7 +9,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.localslack import ADMIN_USER_ID, BOT_USER_ID, GENERAL_CHANNEL_ID, LocalSlack
+from localslack import ADMIN_USER_ID, BOT_USER_ID, GENERAL_CHANNEL_ID, LocalSlack
 
 pytestmark = pytest.mark.asyncio
 

@@ -12,7 +12,7 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.localslack import ADMIN_USER_ID, BOT_USER_ID, GENERAL_CHANNEL_ID, LocalSlack
+from localslack import ADMIN_USER_ID, BOT_USER_ID, GENERAL_CHANNEL_ID, LocalSlack
 
 pytestmark = pytest.mark.asyncio
 BUTTONS = [{"type": "actions", "block_id": "job", "elements": [

@@ -11,7 +11,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.localslack import (
+from localslack import (
     ADMIN_DM_ID,
     ADMIN_USER_ID,
     BOT_USER_ID,

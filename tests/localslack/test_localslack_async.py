@@ -9,7 +9,7 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.localslack import ADMIN_USER_ID, GENERAL_CHANNEL_ID, LocalSlack
+from localslack import ADMIN_USER_ID, GENERAL_CHANNEL_ID, LocalSlack
 
 pytestmark = pytest.mark.asyncio
 

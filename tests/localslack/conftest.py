@@ -14,7 +14,7 @@ import pytest_asyncio
 from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 
-from bot.localslack import DEFAULT_SIGNING_SECRET, LocalSlack
+from localslack import DEFAULT_SIGNING_SECRET, LocalSlack
 
 
 @dataclass

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from bot.localslack import (
+from localslack import (
     ADMIN_DM_ID,
     ADMIN_USER_ID,
     BOT_USER_ID,

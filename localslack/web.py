@@ -1,0 +1,212 @@
+"""The browser face of the local workspace: a Slack-like page at ``/`` for the local user
+(``U_ADMIN``), its JSON endpoints under ``/web/`` and a live stream of changes.
+
+What the page does goes through :class:`~localslack.deliver.Deliverer`, so the app gets
+exactly what Slack would send: typed ``/lm ...`` is a slash command, a message is a ``message``
+event (and ``app_mention``), an upload is a ``file_share`` message event, a click is a
+``block_actions`` payload, a reaction is ``reaction_added``.
+
+The page's session is a cookie handed out with the page (HttpOnly, SameSite=Strict); the
+``/web/`` endpoints need it, POSTs also need the ``X-Requested-With`` header, and the page is
+only served to loopback host names (unless the server listens on every interface), so another
+web site can neither read the workspace nor act in it. Files reach the browser through
+``/web/files/...`` with that cookie, never with the bot token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from .deliver import Deliverer
+from .models import ADMIN_USER_ID, JSON
+from .state import Workspace
+from .web_actions import action, message, message_web, reaction, stream, to_slack_text, upload
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+COOKIE = "localslack_session"
+CSRF_HEADER = "X-Requested-With"
+#: Images the browser may show inline; anything else is served as a download.
+INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+       "form-action 'none'")
+
+WEB = web.AppKey("web", "WebUI")
+
+
+class WebUI:
+    """The page's state on one aiohttp application: the workspace, who sends, the session."""
+
+    def __init__(self, workspace: Workspace, deliverer: Deliverer, *,
+                 commands: list[JSON] | Callable[[], list[JSON]] | None = None,
+                 user: str = ADMIN_USER_ID, host: str = "127.0.0.1") -> None:
+        self.ws, self.deliver, self.user = workspace, deliverer, user
+        self.token = secrets.token_urlsafe(24)
+        self.host = host
+        self._commands = commands
+        self.streams: set[asyncio.Queue[Any]] = set()
+
+    async def close_streams(self, app: web.Application | None = None) -> None:
+        """End the live streams (at shutdown), so no handler waits for its next change."""
+        for waiting in list(self.streams):
+            waiting.put_nowait(None)
+
+    @property
+    def commands(self) -> list[JSON]:
+        """The ``/lm`` sub-commands for completion: ``[{name, usage, description}]``."""
+        if callable(self._commands):
+            self._commands = self._commands()
+        if self._commands is None:
+            self._commands = []  # none given: no completions (``lmops dev`` passes the bot's)
+        return self._commands
+
+    def host_allowed(self, request: web.Request) -> bool:
+        """Loopback names only, unless the server listens on every interface."""
+        if self.host in ("0.0.0.0", "::", ""):
+            return True
+        try:
+            name = request.url.host or ""  # from the Host header
+        except ValueError:
+            return False
+        return name.strip("[]") in LOOPBACK or name == self.host
+
+    def authorized(self, request: web.Request) -> bool:
+        """The page's cookie (and, for POSTs, the header that forms can't send)."""
+        if not self.host_allowed(request):
+            return False
+        if not secrets.compare_digest(request.cookies.get(COOKIE, ""), self.token):
+            return False
+        return request.method in ("GET", "HEAD") or bool(request.headers.get(CSRF_HEADER))
+
+
+def install(app: web.Application, workspace: Workspace, deliverer: Deliverer, *,
+            commands: list[JSON] | Callable[[], list[JSON]] | None = None,
+            host: str = "127.0.0.1") -> WebUI:
+    """Add the page, its static files and the ``/web/`` endpoints to ``app``."""
+    ui = WebUI(workspace, deliverer, commands=commands, host=host)
+    app[WEB] = ui
+    app.on_shutdown.append(ui.close_streams)
+    app.router.add_get("/", _index)
+    app.router.add_get("/static/{name}", _static)
+    app.router.add_get("/web/bootstrap", _guard(_bootstrap))
+    app.router.add_get("/web/history", _guard(_history))
+    app.router.add_get("/web/replies", _guard(_replies))
+    app.router.add_get("/web/stream", _guard(stream))
+    app.router.add_get("/web/files/{file_id}", _guard(_file))
+    app.router.add_get("/web/files/{file_id}/{name}", _guard(_file))
+    app.router.add_post("/web/message", _guard(message))
+    app.router.add_post("/web/upload", _guard(upload))
+    app.router.add_post("/web/action", _guard(action))
+    app.router.add_post("/web/reaction", _guard(reaction))
+    return ui
+
+
+Handler = Callable[[web.Request, WebUI], Any]
+
+
+def _guard(handler: Handler) -> Callable[[web.Request], Any]:
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        ui = request.app[WEB]
+        if not ui.authorized(request):
+            return web.json_response({"ok": False, "error": "not_authed"}, status=401)
+        return await handler(request, ui)
+
+    return guarded
+
+
+async def _index(request: web.Request) -> web.Response:
+    ui = request.app[WEB]
+    if not ui.host_allowed(request):
+        return web.Response(status=403, text="forbidden host")
+    response = web.FileResponse(STATIC / "index.html")
+    response.headers.update({"Content-Security-Policy": CSP, "Cache-Control": "no-store",
+                             "X-Content-Type-Options": "nosniff"})
+    response.set_cookie(COOKIE, ui.token, httponly=True, samesite="Strict", path="/")
+    return response  # type: ignore[return-value]
+
+
+async def _static(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    if name not in ("app.js", "app.css", "favicon.svg"):
+        raise web.HTTPNotFound()
+    response = web.FileResponse(STATIC / name)
+    response.headers.update({"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+    return response
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def _ephemerals(ui: WebUI, channel: str, thread_ts: str | None) -> list[JSON]:
+    return [ui.ws.ephemeral_json(e) for e in ui.ws.ephemerals_for(ui.user, channel)
+            if (e.thread_ts or None) == thread_ts]
+
+
+async def _bootstrap(request: web.Request, ui: WebUI) -> web.Response:
+    ws = ui.ws
+    channels = [{"id": c.id, "name": c.name, "is_im": c.is_im, "is_private": c.is_private,
+                 "user": c.user, "topic": c.topic}
+                for c in ws.list_channels() if ui.user in c.members and not c.is_archived]
+    users = {u.id: {"id": u.id, "name": u.name, "real_name": u.real_name or u.name,
+                    "is_bot": u.is_bot, "is_admin": u.is_admin} for u in ws.list_users()}
+    return web.json_response({"ok": True, "team": {"id": ws.team.id, "name": ws.team.name},
+                              "me": ui.user, "bot_user_id": ws.bot_user_id,
+                              "users": users, "channels": channels,
+                              "commands": [{"command": "/lm", "subcommands": ui.commands}]})
+
+
+def _channel_param(request: web.Request, ui: WebUI) -> str:
+    channel = ui.ws.get_channel(request.query.get("channel", ""))
+    if channel is None or ui.user not in channel.members:
+        raise web.HTTPNotFound(text=json.dumps({"ok": False, "error": "channel_not_found"}),
+                               content_type="application/json")
+    return channel.id
+
+
+async def _history(request: web.Request, ui: WebUI) -> web.Response:
+    channel = _channel_param(request, ui)
+    messages = [message_web(ui.ws, m) for m in reversed(ui.ws.history(channel))]
+    return web.json_response({"ok": True, "channel": channel, "messages": messages,
+                              "ephemerals": _ephemerals(ui, channel, None)})
+
+
+async def _replies(request: web.Request, ui: WebUI) -> web.Response:
+    channel = _channel_param(request, ui)
+    ts = request.query.get("ts", "")
+    thread = ui.ws.replies(channel, ts) if ui.ws.get_message(channel, ts) else []
+    if not thread:
+        return web.json_response({"ok": False, "error": "thread_not_found"}, status=404)
+    root = thread[0].ts
+    return web.json_response({"ok": True, "channel": channel, "thread_ts": root,
+                              "messages": [message_web(ui.ws, m) for m in thread],
+                              "ephemerals": _ephemerals(ui, channel, root)})
+
+
+async def _file(request: web.Request, ui: WebUI) -> web.Response:
+    file = ui.ws.get_file(request.match_info["file_id"])
+    name = request.match_info.get("name")
+    if file is None or file.content is None or name not in (None, file.name):
+        return web.json_response({"ok": False, "error": "file_not_found"}, status=404)
+    inline = file.mimetype in INLINE_TYPES
+    disposition = "inline" if inline else "attachment"
+    quoted = file.name.replace("\\", "_").replace('"', "_")
+    return web.Response(body=file.content,
+                        content_type=file.mimetype if inline else "application/octet-stream",
+                        headers={"Content-Disposition": f'{disposition}; filename="{quoted}"',
+                                 "X-Content-Type-Options": "nosniff",
+                                 "Content-Security-Policy": "sandbox; default-src 'none'",
+                                 "Cache-Control": "private, max-age=3600"})
+
+
+__all__ = ["WebUI", "install", "message_web", "to_slack_text"]
