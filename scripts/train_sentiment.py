@@ -121,6 +121,11 @@ def train(data: Path, out: Path, epochs: float, settings, tmp: Path) -> None:
     for name in KEEP:
         if (Path(result.path) / name).exists():
             shutil.copy2(Path(result.path) / name, staging / name)
+    # peft records the base's folder on this machine; ship its hub id (the registry resolves
+    # the built-in base by lmops_model.json's `base` anyway)
+    adapter_config = json.loads((staging / "adapter_config.json").read_text())
+    adapter_config["base_model_name_or_path"] = "sentence-transformers/all-MiniLM-L6-v2"
+    (staging / "adapter_config.json").write_text(json.dumps(adapter_config, indent=2))
     metrics = {k: v for k, v in result.metrics.items() if k != "plots"}
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=2))
     labels = json.loads((staging / "labels.json").read_text())["labels"]

@@ -33,7 +33,9 @@ from engine.errors import DataError, LabelMismatchError
 REPO = Path(__file__).resolve().parents[2]
 BANKING77 = REPO.parent / "shared" / "data" / "banking77"
 needs_banking77 = pytest.mark.skipif(
-    not (BANKING77 / "train.csv").exists(), reason="BANKING77 not in ../shared/data"
+    not (BANKING77 / "train.csv").exists(),
+    reason="needs the full BANKING77 copy in ../shared/data/banking77 beside the repo (not part "
+           "of a clone; examples/banking77 is only a slice)",
 )
 
 
