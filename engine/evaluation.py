@@ -42,6 +42,7 @@ from engine.dialogue_metrics import (  # noqa: F401 (re-exported: the dialogue h
 )
 from engine.errors import DataError
 from engine.eval_params import EvalParams
+from engine.params import resolve_params
 from engine.registry import ModelRegistry, ModelSpec
 from engine.settings import Settings, get_settings
 
@@ -52,14 +53,22 @@ _EPS = 1e-15
 
 
 def evaluate(
-    params: EvalParams, *, settings: Settings | None = None, registry: ModelRegistry | None = None
+    params: EvalParams | None = None,
+    *,
+    settings: Settings | None = None,
+    registry: ModelRegistry | None = None,
+    **fields: Any,
 ) -> dict[str, Any]:
     """Score `params.model` on `params.data`; returns the `eval` JSON and writes it as
     `metrics.json` beside the charts.
 
+    `params` is an EvalParams, or give its fields as keywords instead:
+    `evaluate(model="tickets-v1", data="held_out.csv")`.
+
     Raises `DataError` for unusable data, `LabelMismatchError` (a `DataError`) when the data has
     labels the model doesn't know, and `UnknownModelError` / `ModelLoadError` for the model.
     """
+    params = resolve_params(EvalParams, params, fields, caller="evaluate")
     settings = settings or get_settings()
     registry = registry or ModelRegistry(settings.models_dir)
     spec = registry.resolve(params.model)

@@ -1,6 +1,6 @@
 """The library's keyword forms (`engine.classify(texts, labels=[...])`, `engine.chat("hi",
-max_new_tokens=4)`, `engine.finetune(data=..., name=...)`) beside the params objects, and the
-help every params field carries."""
+max_new_tokens=4)`, `engine.finetune(data=..., name=...)`, `engine.evaluate(model=..., data=...)`)
+beside the params objects, and the help every params field carries."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import pytest
 import engine
 from engine.classify_params import ClassifyParams
 from engine.dialogue import ChatParams
+from engine.eval_params import EvalParams
 from engine.finetune_params import FinetuneParams
 from engine.params import field_help, resolve_params
 
-PARAMS_CLASSES = (ClassifyParams, ChatParams, FinetuneParams)
+PARAMS_CLASSES = (ClassifyParams, ChatParams, FinetuneParams, EvalParams)
 SENTIMENT = ["positive", "negative"]
 
 
@@ -145,6 +146,34 @@ def test_finetune_with_keyword_fields(tiny_csv, settings, tmp_path):
     assert (Path(result.path) / "adapter_config.json").exists()
 
 
+# -- evaluate ------------------------------------------------------------------------------------
+
+SENTIMENT_CSV = """text,label
+"I absolutely love this, it is wonderful!",positive
+"This is great, I am very happy with it.",positive
+"This is terrible, I hate it.",negative
+"An awful, horrible and disappointing product.",negative
+"""
+
+
+def test_evaluate_with_keyword_fields(settings, tmp_path):
+    data = tmp_path / "sentiment.csv"
+    data.write_text(SENTIMENT_CSV, encoding="utf-8")
+    metrics = engine.evaluate(model="minilm", data=data, labels=SENTIMENT, out_dir=tmp_path / "out",
+                              settings=settings)
+    assert metrics["n"] == 4 and metrics["accuracy"] == pytest.approx(1.0)
+    assert (tmp_path / "out" / "metrics.json").is_file()
+
+
+def test_evaluate_keyword_errors(settings):
+    with pytest.raises(TypeError, match="'dataset'.*data"):
+        engine.evaluate(model="minilm", dataset="x.csv", settings=settings)
+    with pytest.raises(TypeError, match="needs data="):
+        engine.evaluate(model="minilm", settings=settings)
+    with pytest.raises(TypeError, match="both"):
+        engine.evaluate(EvalParams(model="minilm", data="x.csv"), batch_size=8, settings=settings)
+
+
 # -- field help ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("cls", PARAMS_CLASSES, ids=lambda c: c.__name__)
@@ -171,6 +200,6 @@ def test_fixed_value_fields_list_their_choices():
     choices = {f.name: f.metadata.get("choices") for f in dataclasses.fields(FinetuneParams)}
     assert choices["task"] == TASKS and choices["method"] == METHODS
     assert choices["schedule"] == SCHEDULES and choices["device"] == ("auto", "cpu", "cuda")
-    for cls in (ClassifyParams, ChatParams):
+    for cls in (ClassifyParams, ChatParams, EvalParams):
         device = next(f for f in dataclasses.fields(cls) if f.name == "device")
         assert device.metadata["choices"] == ("auto", "cpu", "cuda")
