@@ -37,7 +37,7 @@ from engine.settings import Settings
 from storage import queue
 from storage.db import make_engine, session_scope
 from storage.notify import JobWatcher
-from storage.registry import list_models, register_model
+from storage.model_records import list_models, register_model
 from storage.retry import RetryPolicy
 from storage.tables.assets import RegisteredModelCreate
 

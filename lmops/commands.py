@@ -191,7 +191,7 @@ def finetune(args: argparse.Namespace) -> int:
 
 def _promoted(ctx, task: str) -> str | None:
     from storage.db import session_scope
-    from storage.registry import get_promoted_model
+    from storage.model_records import get_promoted_model
 
     with session_scope(ctx.db) as session:
         model = get_promoted_model(session=session, workspace_id=ctx.workspace_id, task=task)
@@ -222,16 +222,27 @@ def jobs(args: argparse.Namespace) -> int:
 
     ctx = local()
     with session_scope(ctx.db) as session:
-        rows = [j.to_json() for j in list_jobs(session=session, workspace_id=ctx.workspace_id,
-                                               limit=args.limit)]
+        found = list_jobs(session=session, workspace_id=ctx.workspace_id, limit=args.limit)
+        rows = [(j.to_json(), j.result) for j in found]
     if args.json:
-        print_json([{k: r[k] for k in ("id", "kind", "status", "attempts", "progress", "error", "created")}
-                    for r in rows])
+        print_json([r for r, _ in rows])
         return 0
     table = [(r["id"], r["kind"], r["status"], r["attempts"], _progress_text(r["progress"]),
-              shorten(r["error"] or "", 40), r["created"]) for r in rows]
-    print_table(table, ["id", "kind", "status", "attempts", "progress", "error", "created"])
+              shorten(r["error"] or _summary(r["kind"], result), 40), r["created"])
+             for r, result in rows]
+    print_table(table, ["id", "kind", "status", "attempts", "progress", "result", "created"])
     return 0
+
+
+def _summary(kind: str, result: dict | None) -> str:
+    """The kind's one-line summary of a result ("" for unknown kinds or no result)."""
+    from engine.kinds import all_kinds
+
+    spec = all_kinds().get(kind)
+    try:
+        return spec.summarize(result) if spec and result else ""
+    except Exception:  # noqa: BLE001 (a malformed result must not break the listing)
+        return ""
 
 
 def _progress_text(progress: dict) -> str:

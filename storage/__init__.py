@@ -2,13 +2,13 @@
 queue and change notification. SQLite (WAL) by default, PostgreSQL for many processes.
 
 Modules:
-- `storage.models`: every table class (`XBase` / `XCreate` / `X`), defined in `storage.tables`;
+- `storage.tables`: every table class (`XBase` / `XCreate` / `X`), a module per area;
 - `storage.db`: `make_engine(url)`, `session_scope(engine)`;
 - `storage.migrate`: `upgrade(url)`, `downgrade(url, "base")` (Alembic, in `storage/migrations`);
 - `storage.queue`: `enqueue`, `claim`, `heartbeat`, `set_progress`, `finish`, `fail`,
   `request_cancel`, `mark_cancelled`, `release`, `requeue_stalled`, `get_job`, `list_jobs`;
 - `storage.retry`: `RetryPolicy`; `storage.notify`: `JobWatcher`, `watch_jobs`;
-- `storage.accounts` (workspaces, roles), `storage.datasets`, `storage.registry` (models,
+- `storage.accounts` (workspaces, roles), `storage.datasets`, `storage.model_records` (models,
   evaluation runs), `storage.activity` (schedules, feedback, audit log);
 - `storage.errors`: `StorageError` and its subclasses.
 

@@ -1,6 +1,6 @@
 import pytest
 
-from storage import accounts, activity, datasets, queue, registry
+from storage import accounts, activity, datasets, model_records, queue
 from storage.errors import Conflict, NotFound, StorageError
 from storage.tables import (
     AuditEntryCreate,
@@ -25,7 +25,7 @@ def make_model(session, workspace, name="support-v1", task="classify", **fields)
     values = {"base": "minilm", "method": "lora", "path": f"/a/{name}", "labels": ["a", "b"],
               "metrics": {"accuracy": 0.9}, "creator": "U1"}
     values.update(fields)
-    return registry.register_model(session=session, model_in=RegisteredModelCreate(
+    return model_records.register_model(session=session, model_in=RegisteredModelCreate(
         workspace_id=workspace.id, name=name, task=task, **values))
 
 
@@ -72,29 +72,29 @@ def test_models_register_promote_delete(session, workspace):
     chat = make_model(session, workspace, "helper", task="chat", labels=None)
     with pytest.raises(Conflict, match="support-v1"):
         make_model(session, workspace)
-    assert registry.get_promoted_model(session=session, workspace_id=workspace.id,
+    assert model_records.get_promoted_model(session=session, workspace_id=workspace.id,
                                        task="classify") is None
-    assert registry.promote_model(session=session, workspace_id=workspace.id,
+    assert model_records.promote_model(session=session, workspace_id=workspace.id,
                                   ref="support-v1").promoted_for == "classify"
-    registry.promote_model(session=session, workspace_id=workspace.id, ref="helper")
-    promoted = registry.promote_model(session=session, workspace_id=workspace.id, ref=v2.id)
+    model_records.promote_model(session=session, workspace_id=workspace.id, ref="helper")
+    promoted = model_records.promote_model(session=session, workspace_id=workspace.id, ref=v2.id)
     assert promoted.id == v2.id
-    assert registry.get_promoted_model(session=session, workspace_id=workspace.id,
+    assert model_records.get_promoted_model(session=session, workspace_id=workspace.id,
                                        task="classify").id == v2.id
-    assert registry.get_model(session=session, workspace_id=workspace.id,
+    assert model_records.get_model(session=session, workspace_id=workspace.id,
                               ref="support-v1").promoted_for is None
-    assert registry.get_promoted_model(session=session, workspace_id=workspace.id,
+    assert model_records.get_promoted_model(session=session, workspace_id=workspace.id,
                                        task="chat").id == chat.id
     # promoting the promoted one again is harmless
-    registry.promote_model(session=session, workspace_id=workspace.id, ref=v2.id)
-    assert [m.name for m in registry.list_models(session=session, workspace_id=workspace.id,
+    model_records.promote_model(session=session, workspace_id=workspace.id, ref=v2.id)
+    assert [m.name for m in model_records.list_models(session=session, workspace_id=workspace.id,
                                                  task="classify")] == ["support-v2", "support-v1"]
-    assert registry.get_model(session=session, workspace_id=workspace.id, ref=v1.id).labels == \
+    assert model_records.get_model(session=session, workspace_id=workspace.id, ref=v1.id).labels == \
         ["a", "b"]
-    registry.delete_model(session=session, workspace_id=workspace.id, ref="support-v2")
-    assert registry.get_promoted_model(session=session, workspace_id=workspace.id,
+    model_records.delete_model(session=session, workspace_id=workspace.id, ref="support-v2")
+    assert model_records.get_promoted_model(session=session, workspace_id=workspace.id,
                                        task="classify") is None
-    assert registry.find_model(session=session, workspace_id=workspace.id, ref="support-v2") \
+    assert model_records.find_model(session=session, workspace_id=workspace.id, ref="support-v2") \
         is None
 
 
@@ -103,15 +103,15 @@ def test_evaluation_runs_outlive_their_model(session, workspace):
     dataset = make_dataset(session, workspace)
     job = queue.enqueue(session=session, job_in=JobCreate(workspace_id=workspace.id,
                                                           kind="evaluate"))
-    run = registry.record_evaluation(session=session, run_in=EvaluationRunCreate(
+    run = model_records.record_evaluation(session=session, run_in=EvaluationRunCreate(
         workspace_id=workspace.id, model_id=model.id, dataset_id=dataset.id, job_id=job.id,
         model_name=model.name, dataset_name=dataset.name, metrics={"accuracy": 0.8},
         plots={"confusion": "/p/c.png"}))
     assert registry.list_evaluations(session=session, workspace_id=workspace.id,
                                      model_id=model.id)[0].id == run.id
-    registry.delete_model(session=session, workspace_id=workspace.id, ref=model.id)
+    model_records.delete_model(session=session, workspace_id=workspace.id, ref=model.id)
     session.expire_all()
-    kept = registry.get_evaluation(session=session, workspace_id=workspace.id, run_id=run.id)
+    kept = model_records.get_evaluation(session=session, workspace_id=workspace.id, run_id=run.id)
     assert kept.model_id is None and kept.model_name == "support-v1"
     assert kept.metrics == {"accuracy": 0.8} and kept.plots == {"confusion": "/p/c.png"}
 
@@ -196,7 +196,7 @@ def test_no_getter_returns_another_workspaces_row(session, workspace, other_work
     model = make_model(session, other_workspace)
     job = queue.enqueue(session=session, job_in=JobCreate(workspace_id=other_workspace.id,
                                                           kind="x"))
-    run = registry.record_evaluation(session=session, run_in=EvaluationRunCreate(
+    run = model_records.record_evaluation(session=session, run_in=EvaluationRunCreate(
         workspace_id=other_workspace.id, model_name="m"))
     schedule = activity.create_schedule(session=session, schedule_in=ScheduleCreate(
         workspace_id=other_workspace.id, channel_id="C", kind="k", spec="every 1h"))
@@ -206,7 +206,7 @@ def test_no_getter_returns_another_workspaces_row(session, workspace, other_work
         workspace_id=other_workspace.id, actor="U", action="a"))
     accounts.set_role(session=session, workspace_id=other_workspace.id, slack_user_id="U",
                       role="admin")
-    registry.promote_model(session=session, workspace_id=other_workspace.id, ref=model.id)
+    model_records.promote_model(session=session, workspace_id=other_workspace.id, ref=model.id)
     mine = workspace.id
 
     for ref in (dataset.name, dataset.id, str(dataset.id)):
@@ -216,23 +216,23 @@ def test_no_getter_returns_another_workspaces_row(session, workspace, other_work
             datasets.delete_dataset(session=session, workspace_id=mine, ref=ref)
     for ref in (model.name, model.id):
         with pytest.raises(NotFound):
-            registry.get_model(session=session, workspace_id=mine, ref=ref)
+            model_records.get_model(session=session, workspace_id=mine, ref=ref)
         with pytest.raises(NotFound):
-            registry.promote_model(session=session, workspace_id=mine, ref=ref)
+            model_records.promote_model(session=session, workspace_id=mine, ref=ref)
         with pytest.raises(NotFound):
-            registry.delete_model(session=session, workspace_id=mine, ref=ref)
+            model_records.delete_model(session=session, workspace_id=mine, ref=ref)
     with pytest.raises(NotFound):
         queue.get_job(session=session, job_id=job.id, workspace_id=mine)
     with pytest.raises(NotFound):
-        registry.get_evaluation(session=session, workspace_id=mine, run_id=run.id)
+        model_records.get_evaluation(session=session, workspace_id=mine, run_id=run.id)
     with pytest.raises(NotFound):
         activity.get_schedule(session=session, workspace_id=mine, schedule_id=schedule.id)
     with pytest.raises(NotFound):
         activity.disable_schedule(session=session, workspace_id=mine, schedule_id=schedule.id)
-    assert registry.get_promoted_model(session=session, workspace_id=mine,
+    assert model_records.get_promoted_model(session=session, workspace_id=mine,
                                        task="classify") is None
     assert accounts.get_role(session=session, workspace_id=mine, slack_user_id="U") == "user"
-    for listing in (datasets.list_datasets, registry.list_models, registry.list_evaluations,
+    for listing in (datasets.list_datasets, model_records.list_models, registry.list_evaluations,
                     activity.list_feedback, activity.list_audit, accounts.list_roles,
                     queue.list_jobs):
         assert listing(session=session, workspace_id=mine) == [], listing.__name__

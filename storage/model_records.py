@@ -1,5 +1,6 @@
-"""The model registry (fine-tuned models per workspace, one promoted per task) and evaluation
-runs."""
+"""Fine-tuned models of a workspace as storage records them (registered, promoted, deleted),
+and their evaluation runs. The engine's `ModelRegistry` reads them through the worker's
+catalog."""
 
 from __future__ import annotations
 
