@@ -1,9 +1,9 @@
 """Web API methods about conversations, people and reactions (``conversations.*``,
-``users.*``, ``reactions.*``); registered into :data:`localslack.api.METHODS`."""
+``users.*``, ``reactions.*``); registered into :data:`localslack.api_base.METHODS`."""
 
 from __future__ import annotations
 
-from .api import ApiError, Params, _channel, _page, method
+from .api_base import ApiError, Params, _channel, _page, method
 from .models import JSON
 from .state import Workspace
 
