@@ -13,14 +13,14 @@ from engine.errors import EngineError
 
 _LAZY = {
     "classify": "engine.classification",
-    "ClassifyParams": "engine.classification",
+    "ClassifyParams": "engine.classify_params",
     "chat": "engine.dialogue",
     "chat_stream": "engine.dialogue",
     "ChatParams": "engine.dialogue",
     "evaluate": "engine.evaluation",
-    "EvalParams": "engine.evaluation",
+    "EvalParams": "engine.eval_params",
     "finetune": "engine.finetuning",
-    "FinetuneParams": "engine.finetuning",
+    "FinetuneParams": "engine.finetune_params",
 }
 
 __all__ = ["EngineError", *_LAZY]
