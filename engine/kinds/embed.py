@@ -46,6 +46,7 @@ def embed(texts: str | Sequence[str], params: EmbedParams | None = None, *, sett
     from engine.classification import embed as encode
     from engine.errors import NoClassifierError
     from engine.registry import ModelRegistry
+    from engine.settings import get_settings
 
     texts = (texts,) if isinstance(texts, str) else tuple(texts)
     if params is None:
@@ -53,7 +54,7 @@ def embed(texts: str | Sequence[str], params: EmbedParams | None = None, *, sett
     else:
         params = replace(resolve_params(EmbedParams, params, fields, caller="embed"),
                          texts=texts)
-    registry = registry or ModelRegistry(settings=settings)
+    registry = registry or ModelRegistry((settings or get_settings()).models_dir)
     spec = registry.resolve(params.model)
     if spec.task != "embed":
         raise NoClassifierError(f"{spec.name!r} is a {spec.task} model, not an encoder; "
