@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from engine.csv_safety import safe_cell
 from engine.errors import EngineError
 from engine.settings import get_settings
 from lmops.output import fmt_score, print_json, print_table, shorten
@@ -116,8 +117,9 @@ def _write_predictions(out: Path, rows: list[int], predictions) -> None:
         writer = csv.writer(f)
         writer.writerow(["row", "text", "label", "score", "truncated", *(f"score_{l}" for l in labels)])
         for row, p in zip(rows, predictions, strict=True):
-            writer.writerow([row, p.text, p.label, f"{p.score:.6f}", p.truncated,
-                             *(f"{p.scores[l]:.6f}" for l in labels)])
+            # the user's text and labels are neutralised against formulas; our numbers are not
+            writer.writerow([row, safe_cell(p.text), safe_cell(p.label), f"{p.score:.6f}",
+                             p.truncated, *(f"{p.scores[l]:.6f}" for l in labels)])
     tmp.replace(out)
 
 
