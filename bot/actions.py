@@ -72,8 +72,8 @@ async def start_from_button(rt: BotRuntime, body: dict[str, Any], context: Async
     except Exception as error:  # noqa: BLE001 (every failure becomes one short message)
         await say_failure(respond, error)
         return
-    note = (f":hourglass_flowing_sand: {what} queued as job #{job['id']}." if created
-            else f"That was started already: job #{job['id']} ({job['status']}).")
+    note = (f":hourglass_flowing_sand: {what} queued as job #{job.id}." if created
+            else f"That was started already: job #{job.id} ({job.status}).")
     await _say(respond, [section(note)])
 
 

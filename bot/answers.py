@@ -32,6 +32,8 @@ from bot.job_requests import Origin, builtin_tasks, job_view
 from bot.mrkdwn import code, mention
 from bot.runtime import BotRuntime
 from engine.registry import BUILTIN_NAMES, builtin_models
+from storage import accounts, datasets, model_records, queue
+from storage.tables import JobPublic
 
 Answer = Callable[[BotRuntime, Origin, Any], Awaitable[list[Block]]]
 
@@ -46,38 +48,42 @@ async def _help(rt: BotRuntime, origin: Origin, command: Any) -> list[Block]:
 
 
 async def _models(rt: BotRuntime, origin: Origin, command: Command) -> list[Block]:
-    rows = await rt.store.models(origin.workspace_id)
-    own = [{**m, "promoted": bool(m.get("promoted_for"))} for m in rows]
-    return models_blocks([*(dict(r) for r in _builtin_rows()), *own])
+    own = await rt.store.run(model_records.list_models, workspace_id=origin.workspace_id)
+    return models_blocks([*(dict(r) for r in _builtin_rows()), *(m.to_json() for m in own)])
 
 
 async def _datasets(rt: BotRuntime, origin: Origin, command: Command) -> list[Block]:
-    return datasets_blocks(await rt.store.datasets(origin.workspace_id))
+    rows = await rt.store.run(datasets.list_datasets, workspace_id=origin.workspace_id)
+    return datasets_blocks([d.to_json() for d in rows])
 
 
 async def _jobs(rt: BotRuntime, origin: Origin, command: Command) -> list[Block]:
-    return jobs_blocks([job_view(j) for j in await rt.store.list_jobs(origin.workspace_id)])
+    jobs = await rt.store.run(queue.list_jobs, workspace_id=origin.workspace_id, limit=25)
+    return jobs_blocks([job_view(j) for j in jobs])
+
+
+async def _find_job(rt: BotRuntime, origin: Origin, job_id: int) -> JobPublic:
+    job = await rt.store.find(queue.get_job, job_id=job_id, workspace_id=origin.workspace_id)
+    if job is None:
+        raise CommandError(f"there is no job #{job_id} here; `/lm jobs` lists them")
+    return job
 
 
 async def _job(rt: BotRuntime, origin: Origin, command: JobCommand) -> list[Block]:
-    job = await rt.store.get_job(command.job_id, origin.workspace_id)
-    if job is None:
-        raise CommandError(f"there is no job #{command.job_id} here; `/lm jobs` lists them")
-    return job_status_blocks(job_view(job))
+    return job_status_blocks(job_view(await _find_job(rt, origin, command.job_id)))
 
 
 async def _cancel(rt: BotRuntime, origin: Origin, command: CancelCommand) -> list[Block]:
-    before = await rt.store.get_job(command.job_id, origin.workspace_id)
-    if before is None:
-        raise CommandError(f"there is no job #{command.job_id} here; `/lm jobs` lists them")
-    if before["status"] not in ("todo", "doing"):
-        return [section(f"Job #{command.job_id} has already ended ({before['status']}).")]
-    job = await rt.store.cancel(command.job_id, origin.workspace_id) or before
-    await rt.store.audit(origin.workspace_id, origin.user_id, "job.cancel", job["id"],
-                         kind=job["kind"], status=job["status"])
-    if job["status"] == "cancelled":
-        return [section(f":no_entry_sign: Job #{job['id']} is cancelled.")]
-    return [section(f":no_entry_sign: Job #{job['id']} stops at its next step.")]
+    before = await _find_job(rt, origin, command.job_id)
+    if before.status not in ("todo", "doing"):
+        return [section(f"Job #{command.job_id} has already ended ({before.status}).")]
+    job: JobPublic = await rt.store.find(queue.request_cancel, job_id=command.job_id,
+                                         workspace_id=origin.workspace_id) or before
+    await rt.store.audit(origin.workspace_id, origin.user_id, "job.cancel", job.id,
+                         kind=job.kind, status=job.status)
+    if job.status == "cancelled":
+        return [section(f":no_entry_sign: Job #{job.id} is cancelled.")]
+    return [section(f":no_entry_sign: Job #{job.id} stops at its next step.")]
 
 
 async def _promote(rt: BotRuntime, origin: Origin, command: PromoteCommand) -> list[Block]:
@@ -87,16 +93,16 @@ async def _promote(rt: BotRuntime, origin: Origin, command: PromoteCommand) -> l
             raise CommandError(f"{command.model!r} is built in; promote a model fine-tuned here "
                                "(`/lm models` lists them)")
         raise CommandError(f"there is no model {command.model!r} here; `/lm models` lists them")
-    await rt.store.audit(origin.workspace_id, origin.user_id, "model.promote", model["name"],
-                         task=model["task"])
-    return [section(f":star: {code(model['name'])} is now this workspace's default "
-                    f"{model['task']} model.")]
+    await rt.store.audit(origin.workspace_id, origin.user_id, "model.promote", model.name,
+                         task=model.task)
+    return [section(f":star: {code(model.name)} is now this workspace's default "
+                    f"{model.task} model.")]
 
 
 async def _access(rt: BotRuntime, origin: Origin, command: AccessCommand) -> list[Block]:
     ws = origin.workspace_id
     if command.action == "show":
-        return access_blocks(await rt.store.roles(ws))
+        return await _roles(rt, ws)
     user, role = command.user_id or "", command.role_name or ""
     current = await rt.store.role(ws, user)
     if user in rt.store.admins:
@@ -106,17 +112,22 @@ async def _access(rt: BotRuntime, origin: Origin, command: AccessCommand) -> lis
         if current == role:
             note = f"{mention(user)} is a {role} already."
         else:
-            await rt.store.grant(ws, user, role, by=origin.user_id)
+            await rt.store.run(accounts.set_role, workspace_id=ws, slack_user_id=user,
+                               role=role, granted_by=origin.user_id)
             await rt.store.audit(ws, origin.user_id, "role.grant", user, role=role,
                                  previous=current)
             note = f":white_check_mark: {mention(user)} is now a {role}."
     elif current != role:
         note = f"{mention(user)} is not a {role} (their role: {current})."
     else:
-        await rt.store.revoke(ws, user)
+        await rt.store.run(accounts.revoke_role, workspace_id=ws, slack_user_id=user)
         await rt.store.audit(ws, origin.user_id, "role.revoke", user, role=role)
         note = f":white_check_mark: {mention(user)} is no longer a {role}."
-    return [section(note), *access_blocks(await rt.store.roles(ws))]
+    return [section(note), *await _roles(rt, ws)]
+
+
+async def _roles(rt: BotRuntime, workspace_id: int) -> list[Block]:
+    return access_blocks([u.to_json() for u in await rt.store.roles(workspace_id)])
 
 
 ANSWERS: dict[str, Answer] = {

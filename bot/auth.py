@@ -23,6 +23,7 @@ from slack_bolt.response import BoltResponse
 from bot.blocks import fallback_text, refused_blocks
 from bot.commands import SUBCOMMANDS, CommandError, allows, parse
 from bot.runtime import REQUEST_INFO, BotRuntime, request_type
+from storage import queue
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +99,11 @@ def install(app: AsyncApp, rt: BotRuntime) -> None:
         context["lm_role"] = role
         is_owner = False
         if intent.required == "owner-or-admin" and intent.job_id is not None and role != "admin":
-            job = await rt.store.get_job(intent.job_id, workspace_id)
+            job = await rt.store.find(queue.get_job, job_id=intent.job_id,
+                                      workspace_id=workspace_id)
             if job is None:  # nothing to protect; the listener says it isn't there
                 return await next()
-            is_owner = job.get("user_id") == user
+            is_owner = job.user_id == user
         if allows(intent.required, role, is_owner=is_owner):
             return await next()
         log.info("refused %s to %s (%s) in %s", intent.action, user, role, team)

@@ -31,6 +31,7 @@ from bot.runtime import BotRuntime
 from engine.errors import EngineError
 from engine.kinds import get_kind
 from storage.errors import StorageError
+from storage.tables import JobPublic
 
 log = logging.getLogger(__name__)
 ANSWER_TIMEOUT = 1.5
@@ -50,7 +51,7 @@ def queued_blocks(command: Command) -> list[Block]:
 
 
 async def enqueue_command(rt: BotRuntime, origin: Origin, command: Command,
-                          key: str | None) -> tuple[dict[str, Any], bool]:
+                          key: str | None) -> tuple[JobPublic, bool]:
     """Build the job of a command (its kind's params, resolved in the workspace) and enqueue
     it; returns the job (the first one for a retry) and whether it is new."""
     sub = JOB_SUBCOMMANDS.get(command.name)
@@ -62,7 +63,7 @@ async def enqueue_command(rt: BotRuntime, origin: Origin, command: Command,
     exact = get_kind(sub.kind).lane != "predictions"
     job, created = await rt.store.enqueue(job_in, exact=exact)
     if created and sub.audited:
-        await rt.store.audit(origin.workspace_id, origin.user_id, f"job.{sub.kind}", job["id"],
+        await rt.store.audit(origin.workspace_id, origin.user_id, f"job.{sub.kind}", job.id,
                              **details)
     return job, created
 

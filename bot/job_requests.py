@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from bot.grammar import CommandError
-from bot.store import BotStore, Row
+from bot.store import BotStore
 from engine.kinds import get_kind
 from engine.registry import builtin_models
-from storage.tables import JobCreate
+from storage import datasets, model_records
+from storage.tables import DatasetPublic, JobCreate, JobPublic, ModelPublic
 
 
 @functools.cache
@@ -46,34 +47,39 @@ class Origin:
                          **get_kind(kind).job_fields(params))
 
 
-def job_view(job: Row) -> Row:
-    """A job row as the job blocks show it: the data set named by its file, not its path."""
-    params = dict(job.get("params") or {})
+def job_view(job: JobPublic) -> dict[str, Any]:
+    """A job as the job blocks and the kinds' presenters take it (`JobPublic.to_json()`), with
+    the data set named by its file, not its path."""
+    view = job.to_json()
+    params = dict(view.get("params") or {})
     if params.get("data") and not params.get("dataset"):
         params["dataset"] = Path(str(params["data"])).stem
-    return {**job, "params": params}
+    view["params"] = params
+    return view
 
 
 async def resolve_model(store: BotStore, workspace_id: int, name: str) -> tuple[str, str | None]:
     """`(name, task)` of a built-in model, a model of this workspace, or a hub id (task None)."""
     if name in builtin_tasks():
         return name, builtin_tasks()[name]
-    found = await store.find_model(workspace_id, name)
+    found: ModelPublic | None = await store.run(model_records.find_model,
+                                                workspace_id=workspace_id, ref=name)
     if found is not None:
-        return found["name"], found["task"]
+        return found.name, found.task
     if "/" in name:
         return name, None
     raise CommandError(f"there is no model {name!r} here; `/lm models` lists them")
 
 
-async def resolve_dataset(store: BotStore, workspace_id: int, ref: str) -> Row:
+async def resolve_dataset(store: BotStore, workspace_id: int, ref: str) -> DatasetPublic:
     """A data set of this workspace by name or id, whose file is still there."""
-    found = await store.get_dataset(workspace_id, ref)
+    found: DatasetPublic | None = await store.find(datasets.get_dataset,
+                                                   workspace_id=workspace_id, ref=ref)
     if found is None:
         raise CommandError(f"there is no data set {ref!r} here; `/lm datasets` lists them "
                            "(upload a CSV, TSV, JSONL or JSON file to add one)")
-    if not Path(found["stored_path"]).is_file():
-        raise CommandError(f"the file of data set {found['name']!r} is missing; upload it again")
+    if not Path(found.stored_path).is_file():
+        raise CommandError(f"the file of data set {found.name!r} is missing; upload it again")
     return found
 
 

@@ -29,8 +29,6 @@ import os
 import secrets
 import socket
 import time
-from datetime import datetime
-from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -38,9 +36,11 @@ from bot.job_messages import FINAL, JobMessage, JobMessenger
 from bot.job_requests import job_view
 from bot.kinds import presenter_for
 from bot.runtime import BotRuntime, SeenKeys
-from bot.store import BotStore, Row
+from bot.store import BotStore
 from bot.throttle import UpdateThrottle
+from storage import queue, reporting
 from storage.notify import JobEvent, JobWatcher
+from storage.tables import JobPublic
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +95,9 @@ class Reporter:
         """Kick every job no replica is reporting: active ones, ones whose replica died, and
         ones that finished while no bot was running (within a day). Then split each
         workspace's update budget by the replicas reporting its jobs now."""
-        for job in await self.store.unreported_jobs():
-            self.kick(int(job["id"]))
-        replicas = await self.store.reporting_replicas()
+        for job in await self.store.run(reporting.unreported_jobs):
+            self.kick(job.id)
+        replicas = await self.store.run(reporting.reporting_replicas)
         for team in set(replicas) | set(self.throttle.shares()):
             self.throttle.share(team, replicas.get(team, 1))
 
@@ -126,7 +126,7 @@ class Reporter:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         try:  # another replica (or this one restarted) takes over at once
-            await self.store.release_reports(self.replica_id)
+            await self.store.run(reporting.release_reports, owner=self.replica_id)
         except Exception:
             log.warning("releasing this replica's job reports failed", exc_info=True)
         self.store.close()
@@ -177,31 +177,32 @@ class Reporter:
 
     async def _process(self, job_id: int) -> float | None:
         """Bring the job's message up to date; returns seconds to wait when throttled."""
-        job = await self.store.get_job(job_id)
-        if job is None or not job.get("channel_id") or job_id in self._finished:
+        job: JobPublic | None = await self.store.find(queue.get_job, job_id=job_id)
+        if job is None or not job.channel_id or job_id in self._finished:
             return None
-        final = job["status"] in FINAL
-        if job.get("reported_at"):
+        final = job.status in FINAL
+        if job.reported_at:
             self._finished.add(job_id)
             return None
-        presenter = presenter_for(str(job["kind"]))
+        presenter = presenter_for(job.kind)
         if not presenter.live and not final:
             return None  # its one message comes when it is done
         if not await self._claim(job_id):
             self._messages.pop(job_id, None)  # another replica reports it
             return None
-        message = self._messages.setdefault(job_id, JobMessage(job.get("status_ts")))
+        message = self._messages.setdefault(job_id, JobMessage(job.status_ts))
         view = job_view(job)
         posted, delay = await self.messenger.show(job, message, presenter.message(view), final)
         if posted:
-            await self.store.set_status_ts(int(job["id"]), str(message.ts))
+            await self.store.run(queue.set_status_message, job_id=job.id,
+                                 status_ts=str(message.ts))
         if delay:
             return delay
-        if final and job["status"] == "succeeded":
+        if final and job.status == "succeeded":
             await self.messenger.follow_up(job, message, presenter.results(view),
                                            presenter.plots)
         if final:
-            await self.store.mark_reported(int(job["id"]), self.replica_id)
+            await self.store.run(reporting.mark_reported, job_id=job.id, owner=self.replica_id)
             self._finish(job)
         return None
 
@@ -211,26 +212,19 @@ class Reporter:
         now = time.monotonic()
         if self._claims.get(job_id, 0.0) > now:
             return True
-        if not await self.store.claim_report(job_id, self.replica_id, self.lease_seconds):
+        if not await self.store.run(reporting.claim_report, job_id=job_id,
+                                    owner=self.replica_id, lease_seconds=self.lease_seconds):
             self._claims.pop(job_id, None)
             return False
         self._claims[job_id] = now + self.lease_seconds / 2
         return True
 
-    def _finish(self, job: Row) -> None:
-        job_id = int(job["id"])
-        self._finished.add(job_id)
-        self._messages.pop(job_id, None)
-        self._claims.pop(job_id, None)
-        self.throttle.forget(str(job_id))
-        started, ended = _time(job.get("started_at")), _time(job.get("finished_at"))
-        if started and ended:
-            self.rt.metrics.job_seconds.observe((ended - started).total_seconds(),
-                                                kind=str(job["kind"]), status=str(job["status"]))
-
-
-def _time(value: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(value)) if value else None
-    except ValueError:
-        return None
+    def _finish(self, job: JobPublic) -> None:
+        self._finished.add(job.id)
+        self._messages.pop(job.id, None)
+        self._claims.pop(job.id, None)
+        self.throttle.forget(str(job.id))
+        if job.started_at and job.finished_at:
+            self.rt.metrics.job_seconds.observe(
+                (job.finished_at - job.started_at).total_seconds(), kind=job.kind,
+                status=job.status)

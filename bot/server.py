@@ -40,6 +40,7 @@ from bot.metrics import CONTENT_TYPE
 from bot.reporter import Reporter
 from bot.runtime import REQUEST_INFO, BotRuntime
 from engine.settings import Settings
+from storage import queue
 from storage.db import make_engine
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ class BotASGI:
     async def metrics(self, _request: Request) -> Response:
         """The Prometheus exposition, with the queue depth when the database answers."""
         try:
-            depth: dict[str, int] | None = await self.rt.store.count_jobs()
+            depth: dict[str, int] | None = await self.rt.store.run(queue.count_jobs)
         except Exception:  # noqa: BLE001 (metrics without the queue beat no metrics)
             depth = None
         return Response(self.rt.metrics.render(depth), media_type=CONTENT_TYPE)

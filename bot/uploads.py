@@ -34,7 +34,8 @@ from engine.data import (
     validate_classification,
     validate_dialogue,
 )
-from storage.tables import DatasetCreate
+from storage import datasets
+from storage.tables import DatasetCreate, DatasetPublic
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +167,10 @@ def store_file(root: Path, sha256: str, name: str, data: bytes) -> Path:
 
 
 async def _reply(client: AsyncWebClient, origin: Origin, thread_ts: str | None,
-                 dataset: dict[str, Any], report: dict[str, Any]) -> None:
-    blocks = dataset_report_blocks(dataset, report)
+                 dataset: DatasetPublic | str, report: dict[str, Any]) -> None:
+    """The validation report of a data set (or of a file by name that was not kept)."""
+    card = {"name": dataset} if isinstance(dataset, str) else dataset.to_json()
+    blocks = dataset_report_blocks(card, report)
     await client.chat_postMessage(channel=origin.channel_id or "", thread_ts=thread_ts,
                                   blocks=blocks, text=fallback_text(blocks))
 
@@ -197,7 +200,7 @@ async def handle_file(rt: BotRuntime, client: AsyncWebClient, origin: Origin,
         except (UploadError, aiohttp.ClientError, TimeoutError) as error:
             problem = f"{name}: {error}"
     if problem is not None:
-        await _reply(client, origin, shared.thread_ts, {"name": name}, refused(name, [problem]))
+        await _reply(client, origin, shared.thread_ts, name, refused(name, [problem]))
         return
     await _keep(rt, client, origin, shared.thread_ts, name, data)
 
@@ -205,22 +208,23 @@ async def handle_file(rt: BotRuntime, client: AsyncWebClient, origin: Origin,
 async def _keep(rt: BotRuntime, client: AsyncWebClient, origin: Origin, thread_ts: str | None,
                 name: str, data: bytes) -> None:
     sha256 = hashlib.sha256(data).hexdigest()
-    existing = await rt.store.dataset_by_sha256(origin.workspace_id, sha256)
+    existing: DatasetPublic | None = await rt.store.run(
+        datasets.find_dataset_by_sha256, workspace_id=origin.workspace_id, sha256=sha256)
     if existing is not None:
-        report = dict(existing.get("validation_report") or {})
+        report = dict(existing.validation_report or {})
         report["warnings"] = [*report.get("warnings", []),
-                              f"this file was uploaded before as data set {existing['name']!r}"]
+                              f"this file was uploaded before as data set {existing.name!r}"]
         await _reply(client, origin, thread_ts, existing, report)
         return
     report, columns = await asyncio.to_thread(inspect, data, name)
     if not report.get("ok"):
-        await _reply(client, origin, thread_ts, {"name": name}, report)
+        await _reply(client, origin, thread_ts, name, report)
         return
     path = await asyncio.to_thread(store_file, rt.settings.artifacts, sha256, name, data)
     dataset = await rt.store.create_dataset(DatasetCreate(
         workspace_id=origin.workspace_id, name=dataset_name(name), file_name=name, sha256=sha256,
         stored_path=str(path), task=report["task"], n_rows=report.get("n"), columns=columns,
         validation_report=report, uploader=origin.user_id or None))
-    await rt.store.audit(origin.workspace_id, origin.user_id, "dataset.create", dataset["name"],
-                         id=dataset["id"], sha256=sha256, rows=report.get("n"))
+    await rt.store.audit(origin.workspace_id, origin.user_id, "dataset.create", dataset.name,
+                         id=dataset.id, sha256=sha256, rows=report.get("n"))
     await _reply(client, origin, thread_ts, dataset, report)

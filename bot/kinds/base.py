@@ -24,7 +24,6 @@ from bot.grammar import (
     option_value,
     register,
 )
-from bot.store import Row
 from engine.kinds import get_kind
 
 if TYPE_CHECKING:
@@ -33,6 +32,11 @@ if TYPE_CHECKING:
     from bot.job_requests import Origin
     from bot.runtime import BotRuntime
     from bot.store import BotStore
+
+#: A job as presenters and the job blocks take it: `bot.job_requests.job_view(job)`, the
+#: `JobPublic.to_json()` shape (`id`, `kind`, `status`, `params`, `progress`, `result`,
+#: `created`...).
+JobJSON = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ class JobRequest(Command):
         return self.given.get(key, default)
 
 
-def status_message(job: Row) -> list[Block]:
+def status_message(job: JobJSON) -> list[Block]:
     """The live status message of a long job (progress bar, step, loss, ETA, Cancel)."""
     return job_failed_blocks(job) if job.get("status") == "failed" else job_status_blocks(job)
 
@@ -76,8 +80,8 @@ class Presenter:
     """
 
     live: bool = True
-    message: Callable[[Row], list[Block]] = status_message
-    results: Callable[[Row], list[Block] | None] = lambda job: None
+    message: Callable[[JobJSON], list[Block]] = status_message
+    results: Callable[[JobJSON], list[Block] | None] = lambda job: None
     plots: bool = False
 
 

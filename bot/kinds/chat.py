@@ -8,9 +8,15 @@ from bot.blocks import chat_reply_blocks, job_failed_blocks, job_status_blocks
 from bot.blocks_base import Block, context, fit
 from bot.grammar import COMMAND, CommandError, check_model
 from bot.job_requests import Origin, params_or_error, resolve_model
-from bot.kinds.base import JobRequest, JobSubcommand, Presenter, register_job_subcommand
+from bot.kinds.base import (
+    JobJSON,
+    JobRequest,
+    JobSubcommand,
+    Presenter,
+    register_job_subcommand,
+)
 from bot.mrkdwn import escape, mention, truncate
-from bot.store import BotStore, Row
+from bot.store import BotStore
 from engine.kinds.chat import ChatJob
 
 
@@ -35,7 +41,7 @@ async def to_params(store: BotStore, origin: Origin, request: JobRequest
     return await chat_params(store, origin, request.text, request.option("model")), {}
 
 
-def message(job: Row) -> list[Block]:
+def message(job: JobJSON) -> list[Block]:
     """The reply as it grows; a `/lm chat` (invisible to the channel) shows what was asked."""
     status, result = job.get("status"), job.get("result") or {}
     params = job.get("params") or {}

@@ -9,9 +9,15 @@ from bot.blocks import job_failed_blocks, job_status_blocks, prediction_blocks
 from bot.blocks_base import Block, context, fit
 from bot.grammar import COMMAND, CommandError, check_model
 from bot.job_requests import Origin, params_or_error, resolve_model
-from bot.kinds.base import JobRequest, JobSubcommand, Presenter, register_job_subcommand
+from bot.kinds.base import (
+    JobJSON,
+    JobRequest,
+    JobSubcommand,
+    Presenter,
+    register_job_subcommand,
+)
 from bot.mrkdwn import mention
-from bot.store import BotStore, Row
+from bot.store import BotStore
 from engine.classify_params import ClassifyParams
 from engine.kinds.classify import ClassifyJob
 
@@ -37,7 +43,7 @@ async def to_params(store: BotStore, origin: Origin, request: JobRequest
     return params_or_error(ClassifyJob, texts=(request.text,), model=model, labels=labels), {}
 
 
-def message(job: Row) -> list[Block]:
+def message(job: JobJSON) -> list[Block]:
     """The prediction, or why there is none."""
     if job.get("status") == "failed":
         return job_failed_blocks(job)

@@ -9,10 +9,16 @@ from bot.blocks import ACTION_EVAL, job_result_blocks
 from bot.blocks_base import Block
 from bot.grammar import COMMAND, CommandError, check_model, check_ref
 from bot.job_requests import Origin, params_or_error, resolve_dataset, resolve_model
-from bot.kinds.base import JobRequest, JobSubcommand, Presenter, register_job_subcommand
+from bot.kinds.base import (
+    JobJSON,
+    JobRequest,
+    JobSubcommand,
+    Presenter,
+    register_job_subcommand,
+)
 from bot.kinds.finetune import dataset_ref
 from bot.mrkdwn import code
-from bot.store import BotStore, Row
+from bot.store import BotStore
 from engine.eval_params import EvalParams
 from engine.finetune_params import DEFAULT_BASE
 
@@ -34,11 +40,11 @@ async def to_params(store: BotStore, origin: Origin, request: JobRequest
                     ) -> tuple[EvalParams, dict[str, Any]]:
     dataset = await resolve_dataset(store, origin.workspace_id, dataset_ref(request.args[1]))
     model, task = await resolve_model(store, origin.workspace_id, request.args[0])
-    if task is not None and task not in _COMPATIBLE.get(dataset["task"], ()):
-        raise CommandError(f"{model!r} is a {task} model and {dataset['name']!r} a "
-                           f"{dataset['task']} data set; they don't go together")
-    params = params_or_error(EvalParams, model=model, data=dataset["stored_path"])
-    return params, {"dataset": dataset["name"], "model": model}
+    if task is not None and task not in _COMPATIBLE.get(dataset.task, ()):
+        raise CommandError(f"{model!r} is a {task} model and {dataset.name!r} a "
+                           f"{dataset.task} data set; they don't go together")
+    params = params_or_error(EvalParams, model=model, data=dataset.stored_path)
+    return params, {"dataset": dataset.name, "model": model}
 
 
 async def default_model(store: BotStore, workspace_id: int, task: str) -> str:
@@ -46,7 +52,7 @@ async def default_model(store: BotStore, workspace_id: int, task: str) -> str:
     return await store.promoted(workspace_id, task) or DEFAULT_BASE.get(task, "minilm")
 
 
-def results(job: Row) -> list[Block]:
+def results(job: JobJSON) -> list[Block]:
     return job_result_blocks(job, job.get("result") or {})
 
 
@@ -59,11 +65,11 @@ def install(app: AsyncApp, rt: BotRuntime) -> None:
         origin = origin_of(body, context)
         try:
             dataset = await resolve_dataset(rt.store, origin.workspace_id, button_value(body))
-            model = await default_model(rt.store, origin.workspace_id, dataset["task"])
+            model = await default_model(rt.store, origin.workspace_id, dataset.task)
         except CommandError as error:
             await say_failure(respond, error)
             return
-        request = JobRequest("eval", args=(model, str(dataset["id"])))
+        request = JobRequest("eval", args=(model, str(dataset.id)))
         await start_from_button(rt, body, context, respond, "Evaluation", request)
 
 

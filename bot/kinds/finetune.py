@@ -10,11 +10,18 @@ from bot.blocks_base import Block
 from bot.blocks_jobs import promote_blocks
 from bot.grammar import COMMAND, CommandError, check_model, check_ref, fail
 from bot.job_requests import Origin, params_or_error, resolve_dataset, resolve_model
-from bot.kinds.base import JobRequest, JobSubcommand, Presenter, register_job_subcommand
+from bot.kinds.base import (
+    JobJSON,
+    JobRequest,
+    JobSubcommand,
+    Presenter,
+    register_job_subcommand,
+)
 from bot.mrkdwn import code
-from bot.store import BotStore, Row
+from bot.store import BotStore
 from engine.finetune_params import FinetuneParams
 from engine.registry import validate_model_name
+from storage import model_records
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
@@ -43,22 +50,23 @@ async def to_params(store: BotStore, origin: Origin, request: JobRequest
                     ) -> tuple[FinetuneParams, dict[str, Any]]:
     dataset = await resolve_dataset(store, origin.workspace_id, dataset_ref(request.args[0]))
     task, base, name = request.option("task"), request.option("base"), request.option("name")
-    if task and task != dataset["task"]:
-        raise CommandError(f"data set {dataset['name']!r} is a {dataset['task']} data set, so "
+    if task and task != dataset.task:
+        raise CommandError(f"data set {dataset.name!r} is a {dataset.task} data set, so "
                            f"task={task} can't train on it")
     if base:
         base, base_task = await resolve_model(store, origin.workspace_id, base)
-        if base_task == "chat" and dataset["task"] != "chat":
+        if base_task == "chat" and dataset.task != "chat":
             raise CommandError(f"{base!r} is a chat model; a classify data set needs an encoder "
                                "base such as minilm")
-    if name and await store.find_model(origin.workspace_id, name):
+    if name and await store.run(model_records.find_model, workspace_id=origin.workspace_id,
+                                ref=name):
         raise CommandError(f"a model named {name!r} exists already; choose another name=")
-    params = params_or_error(FinetuneParams, **{"task": dataset["task"], **request.given,
-                                                "data": dataset["stored_path"]})
-    return params, {"dataset": dataset["name"]}
+    params = params_or_error(FinetuneParams, **{"task": dataset.task, **request.given,
+                                                "data": dataset.stored_path})
+    return params, {"dataset": dataset.name}
 
 
-def results(job: Row) -> list[Block]:
+def results(job: JobJSON) -> list[Block]:
     result = job.get("result") or {}
     blocks = job_result_blocks(job, result)
     if result.get("name"):

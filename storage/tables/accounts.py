@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field
@@ -47,3 +48,19 @@ class User(UserBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: int = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class UserPublic(UserBase):
+    """A user's role as its readers see it. A role that comes from the bot's settings rather
+    than a row (`LMOPS_ADMINS`) has no id and names that setting as its `source`."""
+
+    workspace_id: int
+    id: int | None = None
+    updated_at: datetime | None = None
+    source: str | None = Field(default=None, description="where a role without a row comes from")
+
+    def to_json(self) -> dict[str, Any]:
+        """Every field as JSON, with `user_id` (the Slack user id)."""
+        data = self.model_dump(mode="json")
+        data["user_id"] = self.slack_user_id
+        return data

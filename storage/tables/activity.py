@@ -74,3 +74,14 @@ class AuditEntry(AuditEntryBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: int = Field(foreign_key="workspaces.id", ondelete="CASCADE", index=True)
     at: datetime = created_field()
+
+
+class AuditEntryPublic(AuditEntryBase):
+    """An audit-log entry as its readers see it."""
+
+    id: int
+    workspace_id: int
+    at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")

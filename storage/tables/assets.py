@@ -36,6 +36,20 @@ class Dataset(DatasetBase, table=True):
     created_at: datetime = created_field()
 
 
+class DatasetPublic(DatasetBase):
+    """A data set as its readers see it."""
+
+    id: int
+    workspace_id: int
+    created_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        """Every field as JSON, with `created` beside `created_at`."""
+        data = self.model_dump(mode="json")
+        data["created"] = data["created_at"]
+        return data
+
+
 class RegisteredModelBase(Base):
     name: str
     task: str = Field(description="classify, chat or embed")
@@ -68,6 +82,28 @@ class RegisteredModel(RegisteredModelBase, table=True):
     job_id: int | None = Field(default=None, foreign_key="jobs.id", ondelete="SET NULL")
     promoted_for: str | None = None
     created_at: datetime = created_field()
+
+
+class ModelPublic(RegisteredModelBase):
+    """A registered model as its readers see it; `promoted` when it is its workspace's
+    default for its task."""
+
+    id: int
+    workspace_id: int
+    job_id: int | None = None
+    promoted_for: str | None = None
+    created_at: datetime
+
+    @property
+    def promoted(self) -> bool:
+        return self.promoted_for is not None
+
+    def to_json(self) -> dict[str, Any]:
+        """Every field as JSON, with `created` beside `created_at`, and `promoted`."""
+        data = self.model_dump(mode="json")
+        data["created"] = data["created_at"]
+        data["promoted"] = self.promoted
+        return data
 
 
 class EvaluationRunBase(Base):

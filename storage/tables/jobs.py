@@ -100,3 +100,36 @@ class Job(JobBase, table=True):
             "error": self.error,
             "created": self.created_at.isoformat() if self.created_at else None,
         }
+
+
+class JobPublic(JobBase):
+    """A job as its readers see it (the bot's reporter and listeners): every column, with
+    timestamps as aware datetimes and the JSON columns as dicts."""
+
+    id: int
+    workspace_id: int
+    status: str
+    attempts: int = 0
+    worker_id: str | None = None
+    heartbeat_at: datetime | None = None
+    run_after: datetime
+    progress: dict[str, Any] = Field(default_factory=dict)
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    cancel_requested: bool = False
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    updated_at: datetime
+    change_seq: int = 0
+    reporter_id: str | None = None
+    report_lease_until: datetime | None = None
+    reported_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Every field as JSON (timestamps as ISO strings), and `created` (the `created_at`
+        of `Job.to_json()`), the shape the bot's job blocks take."""
+        data = self.model_dump(mode="json")
+        data["progress"] = data.get("progress") or {}
+        data["created"] = data["created_at"]
+        return data
