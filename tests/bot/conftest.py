@@ -25,7 +25,7 @@ from bot.server import BotASGI, create_asgi
 from bot.throttle import UpdateThrottle
 from engine.settings import Settings
 from localslack import ADMIN_USER_ID, GENERAL_CHANNEL_ID, Delivery, LocalSlack
-from storage import accounts, activity, datasets, queue, registry
+from storage import accounts, activity, datasets, model_records, queue
 from storage.db import make_engine, session_scope
 from storage.tables import DatasetCreate, RegisteredModelCreate
 
@@ -168,7 +168,7 @@ class Harness:
         ws = self.workspace_id()
         row = RegisteredModelCreate(workspace_id=ws, name=name, task=task, base="minilm",
                                     method="lora", path=f"/models/{name}", labels=["neg", "pos"])
-        return self.db_call(lambda s: registry.register_model(session=s, model_in=row))
+        return self.db_call(lambda s: model_records.register_model(session=s, model_in=row))
 
     def audit(self, action: str | None = None) -> list[Any]:
         ws = self.workspace_id()

@@ -107,7 +107,7 @@ def test_evaluation_runs_outlive_their_model(session, workspace):
         workspace_id=workspace.id, model_id=model.id, dataset_id=dataset.id, job_id=job.id,
         model_name=model.name, dataset_name=dataset.name, metrics={"accuracy": 0.8},
         plots={"confusion": "/p/c.png"}))
-    assert registry.list_evaluations(session=session, workspace_id=workspace.id,
+    assert model_records.list_evaluations(session=session, workspace_id=workspace.id,
                                      model_id=model.id)[0].id == run.id
     model_records.delete_model(session=session, workspace_id=workspace.id, ref=model.id)
     session.expire_all()
@@ -232,7 +232,7 @@ def test_no_getter_returns_another_workspaces_row(session, workspace, other_work
     assert model_records.get_promoted_model(session=session, workspace_id=mine,
                                        task="classify") is None
     assert accounts.get_role(session=session, workspace_id=mine, slack_user_id="U") == "user"
-    for listing in (datasets.list_datasets, model_records.list_models, registry.list_evaluations,
+    for listing in (datasets.list_datasets, model_records.list_models, model_records.list_evaluations,
                     activity.list_feedback, activity.list_audit, accounts.list_roles,
                     queue.list_jobs):
         assert listing(session=session, workspace_id=mine) == [], listing.__name__
