@@ -27,6 +27,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
 
 
+def _dev(args: argparse.Namespace) -> int:
+    """`lmops dev`; what stops it from starting (a refused --host, a port in use) is one line."""
+    from lmops.dev import DevError
+
+    try:
+        return commands.dev(args)
+    except DevError as exc:
+        print(f"lmops dev: error: {exc}", file=sys.stderr)
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lmops", description="LLM toolkit and Slack chat-ops bot: classify, chat, evaluate.")
@@ -41,8 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dev", help="a local Slack-compatible workspace in the browser, wired to the bot")
     p.add_argument("--port", type=int, help="port of the workspace page (default 3001; 0 picks a free one)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.set_defaults(handler=commands.dev)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="interface (default 127.0.0.1; another needs LMOPS_DEV_TOKEN set)")
+    p.set_defaults(handler=_dev)
 
     p = sub.add_parser("models", help="list built-in and fine-tuned models")
     _common(p)

@@ -11,8 +11,11 @@ admin.
     run_dev(get_settings())                       # blocks until Ctrl-C
     python -m lmops.dev --port 0                  # the same from a shell; a free port
 
-The first line on stdout is `lmops dev: open http://HOST:PORT/`, so a test or a script that
-starts it as a subprocess learns the URL from it; logs go to stderr.
+The first line on stdout is `lmops dev: open http://HOST:PORT/?token=SECRET`, so a test or a
+script that starts it as a subprocess learns the URL from it; logs go to stderr. As with
+Jupyter, the page needs that secret (made for each run, or `LMOPS_DEV_TOKEN`): without it
+another user of the machine could act in the workspace as its admin. `--host` other than
+loopback is refused unless `LMOPS_DEV_TOKEN` is set, a secret chosen on purpose.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
 import secrets
@@ -30,6 +34,7 @@ import sys
 import webbrowser
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
+from urllib.parse import quote
 
 from pydantic import SecretStr
 
@@ -40,10 +45,34 @@ log = logging.getLogger(__name__)
 DEFAULT_PORT = 3001
 READY_PREFIX = "lmops dev: open "
 LOCAL_TEAM = ("local", "lmops dev", "lmops-dev")  # storage's LOCAL_TEAM_ID, a name, a domain
+TOKEN_ENV = "LMOPS_DEV_TOKEN"
 
 
 class DevError(RuntimeError):
     """`lmops dev` could not start (a port in use, a bot that did not come up)."""
+
+
+def is_loopback(host: str) -> bool:
+    """`localhost`, 127.0.0.0/8 or ::1: only this machine can connect."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def page_token(host: str = "127.0.0.1", env: dict[str, str] | None = None) -> str:
+    """The page's secret for a run: `LMOPS_DEV_TOKEN`, or a new random one. Off loopback
+    (`--host 0.0.0.0`) a made-up one is not enough: the user must choose it (DevError)."""
+    chosen = (os.environ if env is None else env).get(TOKEN_ENV, "").strip()
+    if chosen:
+        return chosen
+    if not is_loopback(host):
+        raise DevError(f"--host {host} lets other machines reach the workspace page; set "
+                       f"{TOKEN_ENV} to a secret of your own to allow that, or use "
+                       "--host 127.0.0.1")
+    return secrets.token_urlsafe(32)
 
 
 def dev_settings(settings: Settings, *, api_url: str, bot_token: str,
@@ -95,11 +124,15 @@ def _bound_socket(host: str, port: int) -> socket.socket:
 class DevStack:
     """The running parts of `lmops dev`: `await start()`, `url`, `await stop()`.
 
-    `worker=False` leaves the engine worker out (for tests that enqueue only).
+    `worker=False` leaves the engine worker out (for tests that enqueue only); `token` is the
+    page's secret (default: `page_token(host)`, which refuses a non-loopback host without
+    `LMOPS_DEV_TOKEN`).
     """
 
     def __init__(self, settings: Settings, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
-                 worker: bool = True, worker_cmd: Sequence[str] | None = None) -> None:
+                 worker: bool = True, worker_cmd: Sequence[str] | None = None,
+                 token: str | None = None) -> None:
+        self.token = token or page_token(host)
         self.settings, self.host, self.port = settings, host, port
         self.worker, self.worker_cmd = worker, worker_cmd
         self.slack: Any = None
@@ -110,9 +143,9 @@ class DevStack:
 
     @property
     def url(self) -> str:
-        """The page's address."""
+        """The page's address with its secret: `http://127.0.0.1:PORT/?token=...`."""
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
-        return f"http://{host}:{self.slack.port}/"
+        return f"http://{host}:{self.slack.port}/?token={quote(self.token, safe='')}"
 
     async def start(self) -> str:
         """Start the workspace, the bot and the worker; returns the page's URL."""
@@ -126,7 +159,7 @@ class DevStack:
         workspace = Workspace(Team(*LOCAL_TEAM))
         self.slack = LocalSlack(workspace, bot_token=bot_token, signing_secret=signing_secret,
                                 app_token=None, host=self.host, port=self.port,
-                                commands=slash_commands)
+                                commands=slash_commands, page_token=self.token)
         try:
             await self.slack.start_async()
         except OSError as exc:
@@ -201,10 +234,12 @@ async def run_dev_async(settings: Settings, *, host: str = "127.0.0.1", port: in
                         out: TextIO | None = None) -> None:
     """Run `lmops dev` on the current event loop until `stop` is set (or SIGINT/SIGTERM).
 
-    Prints `lmops dev: open URL` first on `out` (stdout), then calls `ready(url)`.
+    Prints `lmops dev: open URL` first on `out` (stdout), then calls `ready(url)`; the URL
+    holds the page's secret. Raises DevError at once for a non-loopback `host` without
+    `LMOPS_DEV_TOKEN`.
     """
-    stop = stop or asyncio.Event()
     stack = DevStack(settings, host=host, port=port, worker=worker)
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     handled: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -216,6 +251,9 @@ async def run_dev_async(settings: Settings, *, host: str = "127.0.0.1", port: in
         print(f"{READY_PREFIX}{url}", file=out or sys.stdout, flush=True)
         print(f"lmops dev: you are an admin of workspace 'local'; data in "
               f"{settings.home.resolve()}; Ctrl-C to stop", file=sys.stderr, flush=True)
+        if not is_loopback(host):
+            print(f"lmops dev: listening on {host}: anyone with the URL's token can act as "
+                  "you in the workspace", file=sys.stderr, flush=True)
         if ready is not None:
             ready(url)
         if open_browser:
@@ -249,7 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lmops dev", description=(
         "A local Slack-compatible workspace in the browser with the bot and a worker: "
         "try lmops with no Slack account."))
-    parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    parser.add_argument("--host", default="127.0.0.1", help=(
+        f"interface (default 127.0.0.1; another needs {TOKEN_ENV}, the page's secret, set)"))
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help=f"the page's port (default {DEFAULT_PORT}; 0 picks a free one)")
     parser.add_argument("--open", action="store_true", help="open the page in a browser")

@@ -15,6 +15,7 @@ import socket
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Self, TypeVar
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -26,6 +27,7 @@ from .ratelimit import RateLimiter
 from .responses import apply_response
 from .socket_mode import SocketHub
 from .state import Workspace
+from .web import WEB
 from .web import install as install_web
 
 log = logging.getLogger(__name__)
@@ -47,14 +49,17 @@ def create_app(state: Workspace, *, bot_token: str, signing_secret: str,
                rate_limits: dict[str, int] | None = None,
                max_upload_bytes: int = 1 << 30, web_ui: bool = True,
                commands: list[JSON] | Callable[[], list[JSON]] | None = None,
-               host: str = "127.0.0.1") -> web.Application:
+               host: str = "127.0.0.1", page_token: str | None = None) -> web.Application:
     """The aiohttp application of a local Slack workspace over ``state``.
 
     ``bot_token`` authorizes Web API calls and file downloads, ``app_token`` (``xapp-...``)
     ``apps.connections.open``; ``signing_secret`` signs deliveries to ``deliver_to``;
     ``rate_limits`` maps method names to calls per minute (none by default). With ``web_ui``
     the browser page is served at ``/`` (:mod:`localslack.web`); ``commands`` are its
-    ``/lm`` completions (default: none), ``host`` the interface it listens on.
+    ``/lm`` completions (default: none), ``host`` the interface it listens on, and
+    ``page_token`` the secret the page needs (``/?token=...``; default: a random one).
+    The Web API, uploads, downloads, ``response_url`` and Socket Mode are the app's side,
+    authorized by its tokens and unguessable URLs as on Slack, never by the page's secret.
     """
     app = web.Application(client_max_size=max_upload_bytes)
     hub = SocketHub(state)
@@ -72,7 +77,8 @@ def create_app(state: Workspace, *, bot_token: str, signing_secret: str,
     app.router.add_get("/link/", hub.handle)
     app.on_shutdown.append(hub.close_all)
     if web_ui:
-        install_web(app, state, app[DELIVERER], commands=commands, host=host)
+        install_web(app, state, app[DELIVERER], commands=commands, host=host,
+                    token=page_token)
     return app
 
 
@@ -208,7 +214,8 @@ async def _response_url(request: web.Request) -> web.Response:
 
 
 class LocalSlack:
-    """A running local Slack workspace: ``api_url`` for the app's ``SLACK_API_URL``.
+    """A running local Slack workspace: ``api_url`` for the app's ``SLACK_API_URL``,
+    ``page_url`` (with the page's secret) for a browser.
 
     ``async with LocalSlack(...) as slack`` serves on the current event loop;
     ``with LocalSlack(...) as slack`` serves from a background thread (then run deliveries
@@ -220,14 +227,15 @@ class LocalSlack:
                  app_token: str | None = DEFAULT_APP_TOKEN, deliver_to: str | None = None,
                  host: str = "127.0.0.1", port: int = 0,
                  rate_limits: dict[str, int] | None = None, web_ui: bool = True,
-                 commands: list[JSON] | Callable[[], list[JSON]] | None = None) -> None:
+                 commands: list[JSON] | Callable[[], list[JSON]] | None = None,
+                 page_token: str | None = None) -> None:
         self.state = state or Workspace()
         self.bot_token, self.app_token, self.signing_secret = bot_token, app_token, signing_secret
         self.host, self.port = host, port
         self.app = create_app(self.state, bot_token=bot_token, signing_secret=signing_secret,
                               app_token=app_token, deliver_to=deliver_to,
                               rate_limits=rate_limits, web_ui=web_ui, commands=commands,
-                              host=host)
+                              host=host, page_token=page_token)
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -236,6 +244,18 @@ class LocalSlack:
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT`` once started."""
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def page_token(self) -> str | None:
+        """The browser page's secret (None without the page)."""
+        ui = self.app.get(WEB)
+        return ui.token if ui is not None else None
+
+    @property
+    def page_url(self) -> str:
+        """The page's address with its secret, ``http://127.0.0.1:PORT/?token=...``, the URL to
+        open (it sets the session cookie and redirects to ``/``)."""
+        return f"{self.base_url}/?token={quote(self.page_token or '', safe='')}"
 
     @property
     def api_url(self) -> str:

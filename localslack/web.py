@@ -6,16 +6,22 @@ exactly what Slack would send: typed ``/lm ...`` is a slash command, a message i
 event (and ``app_mention``), an upload is a ``file_share`` message event, a click is a
 ``block_actions`` payload, a reaction is ``reaction_added``.
 
-The page's session is a cookie handed out with the page (HttpOnly, SameSite=Strict); the
-``/web/`` endpoints need it, POSTs also need the ``X-Requested-With`` header, and the page is
-only served to loopback host names (unless the server listens on every interface), so another
-web site can neither read the workspace nor act in it. Files reach the browser through
-``/web/files/...`` with that cookie, never with the bot token.
+Like Jupyter's, the page needs a secret made for the run (``token``): opened once as
+``/?token=SECRET`` (the URL ``lmops dev`` prints), it answers with a session cookie derived
+from the secret (HttpOnly, SameSite=Strict) and a redirect to the same URL without it. The
+page, the ``/web/`` endpoints, the live stream and the files need that cookie (or the token
+in the URL of a GET); without it they are 403, so another user of the machine, or of the
+network, can't act as the local user. POSTs also need the ``X-Requested-With`` header, and
+the page is only served to loopback host names (unless the server listens on every
+interface), so another web site can neither read the workspace nor act in it. Files reach
+the browser through ``/web/files/...`` with that cookie, never with the bot token.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import logging
 import secrets
@@ -42,7 +48,15 @@ CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src '
        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
        "form-action 'none'")
 
+FORBIDDEN = ("This page needs its secret: open the URL that `lmops dev` printed "
+             "(http://127.0.0.1:PORT/?token=...).\n")
+
 WEB = web.AppKey("web", "WebUI")
+
+
+def session_cookie(token: str) -> str:
+    """The session cookie's value for ``token``: derived from it, not the token itself."""
+    return hmac.new(token.encode(), b"localslack page session", hashlib.sha256).hexdigest()
 
 
 class WebUI:
@@ -50,9 +64,12 @@ class WebUI:
 
     def __init__(self, workspace: Workspace, deliverer: Deliverer, *,
                  commands: list[JSON] | Callable[[], list[JSON]] | None = None,
-                 user: str = ADMIN_USER_ID, host: str = "127.0.0.1") -> None:
+                 user: str = ADMIN_USER_ID, host: str = "127.0.0.1",
+                 token: str | None = None) -> None:
         self.ws, self.deliver, self.user = workspace, deliverer, user
-        self.token = secrets.token_urlsafe(24)
+        #: the secret in the page's URL (``?token=``); made here when not given
+        self.token = token or secrets.token_urlsafe(32)
+        self.session = session_cookie(self.token)
         self.host = host
         self._commands = commands
         self.streams: set[asyncio.Queue[Any]] = set()
@@ -81,23 +98,33 @@ class WebUI:
             return False
         return name.strip("[]") in LOOPBACK or name == self.host
 
+    def has_session(self, request: web.Request) -> bool:
+        """The request carries this run's session cookie."""
+        return hmac.compare_digest(request.cookies.get(COOKIE, "").encode(),
+                                   self.session.encode())
+
+    def has_token(self, request: web.Request) -> bool:
+        """A GET with this run's secret as ``?token=``."""
+        given = request.query.get("token")
+        return (request.method in ("GET", "HEAD") and given is not None
+                and hmac.compare_digest(given.encode(), self.token.encode()))
+
     def authorized(self, request: web.Request) -> bool:
         """The page's cookie (and, for POSTs, the header that forms can't send)."""
-        if not self.host_allowed(request):
-            return False
-        if not secrets.compare_digest(request.cookies.get(COOKIE, ""), self.token):
+        if not self.host_allowed(request) or not self.has_session(request):
             return False
         return request.method in ("GET", "HEAD") or bool(request.headers.get(CSRF_HEADER))
 
 
 def install(app: web.Application, workspace: Workspace, deliverer: Deliverer, *,
             commands: list[JSON] | Callable[[], list[JSON]] | None = None,
-            host: str = "127.0.0.1") -> WebUI:
-    """Add the page, its static files and the ``/web/`` endpoints to ``app``."""
-    ui = WebUI(workspace, deliverer, commands=commands, host=host)
+            host: str = "127.0.0.1", token: str | None = None) -> WebUI:
+    """Add the page, its static files and the ``/web/`` endpoints to ``app``; ``token`` is
+    the page's secret (default: a new random one, :attr:`WebUI.token`)."""
+    ui = WebUI(workspace, deliverer, commands=commands, host=host, token=token)
     app[WEB] = ui
     app.on_shutdown.append(ui.close_streams)
-    app.router.add_get("/", _index)
+    app.router.add_get("/", _guard(_index))
     app.router.add_get("/static/{name}", _static)
     app.router.add_get("/web/bootstrap", _guard(_bootstrap))
     app.router.add_get("/web/history", _guard(_history))
@@ -115,24 +142,35 @@ def install(app: web.Application, workspace: Workspace, deliverer: Deliverer, *,
 Handler = Callable[[web.Request, WebUI], Any]
 
 
+def _forbidden(text: str = FORBIDDEN) -> web.Response:
+    return web.Response(status=403, text=text, headers={"Cache-Control": "no-store"})
+
+
 def _guard(handler: Handler) -> Callable[[web.Request], Any]:
     async def guarded(request: web.Request) -> web.StreamResponse:
         ui = request.app[WEB]
-        if not ui.authorized(request):
-            return web.json_response({"ok": False, "error": "not_authed"}, status=401)
+        if not ui.host_allowed(request):
+            return _forbidden("forbidden host\n")
+        if ui.has_token(request):  # the printed URL: a session, and the URL without the secret
+            query = [(k, v) for k, v in request.query.items() if k != "token"]
+            response = web.HTTPSeeOther(request.rel_url.with_query(query), headers={
+                "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+            response.set_cookie(COOKIE, ui.session, httponly=True, samesite="Strict", path="/")
+            raise response
+        if not ui.has_session(request):
+            return _forbidden()
+        if not ui.authorized(request):  # a POST a form could send
+            return _forbidden(f"a POST needs the {CSRF_HEADER} header\n")
         return await handler(request, ui)
 
     return guarded
 
 
-async def _index(request: web.Request) -> web.Response:
-    ui = request.app[WEB]
-    if not ui.host_allowed(request):
-        return web.Response(status=403, text="forbidden host")
+async def _index(request: web.Request, ui: WebUI) -> web.Response:
     response = web.FileResponse(STATIC / "index.html")
     response.headers.update({"Content-Security-Policy": CSP, "Cache-Control": "no-store",
-                             "X-Content-Type-Options": "nosniff"})
-    response.set_cookie(COOKIE, ui.token, httponly=True, samesite="Strict", path="/")
+                             "X-Content-Type-Options": "nosniff",
+                             "Referrer-Policy": "no-referrer"})
     return response  # type: ignore[return-value]
 
 

@@ -66,7 +66,10 @@
     }
     try {
       const response = await fetch(path, init);
-      try { return await response.json(); } catch (e) { return { ok: false, error: `http_${response.status}` }; }
+      try { return await response.json(); } catch (e) {
+        // 403: no session (a new run has a new secret): open the URL that lmops dev printed
+        return { ok: false, error: response.status === 403 ? 'forbidden: open the URL that lmops dev printed' : `http_${response.status}` };
+      }
     } catch (e) {
       return { ok: false, error: 'server_unreachable' };
     }

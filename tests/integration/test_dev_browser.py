@@ -59,10 +59,10 @@ def chromium() -> str:
 
 @pytest.fixture
 def dev_url(tmp_path: Path):
-    """`lmops dev` as a subprocess on a free port; yields the page's URL."""
+    """`lmops dev` as a subprocess on a free port; yields the page's URL (with its secret)."""
     env = {**os.environ, "LMOPS_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
     for key in ("LMOPS_DATABASE_URL", "LMOPS_ARTIFACTS", "SLACK_BOT_TOKEN",
-                "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL"):
+                "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL", "LMOPS_DEV_TOKEN"):
         env.pop(key, None)
     log = (tmp_path / "dev.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "lmops.dev", "--port", "0"], cwd=tmp_path,
@@ -75,7 +75,7 @@ def dev_url(tmp_path: Path):
     except queue.Empty:
         proc.kill()
         pytest.fail("lmops dev printed no URL within 60 s:\n" + (tmp_path / "dev.log").read_text())
-    assert first.startswith("lmops dev: open http://"), first
+    assert first.startswith("lmops dev: open http://") and "/?token=" in first, first
     yield first.removeprefix("lmops dev: open ").strip()
     proc.send_signal(signal.SIGINT)
     try:
@@ -111,8 +111,9 @@ def test_classify_upload_finetune_in_the_browser(chromium: str, dev_url: str, tm
             page = browser.new_page(viewport={"width": 1440, "height": 900})
             errors: list[str] = []
             page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(dev_url)
+            page.goto(dev_url)  # sets the session cookie and drops the secret from the URL
             expect(page.locator("body[data-ready='1']")).to_have_count(1, timeout=15_000)
+            assert "token" not in page.url
             expect(page.locator("#channel-title")).to_have_text("#general")
 
             # completion of the sub-commands
@@ -207,7 +208,7 @@ def test_page_renders_block_kit_safely_and_acts_like_slack(chromium: str):
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
                 errors: list[str] = []
                 page.on("pageerror", lambda error: errors.append(str(error)))
-                page.goto(slack.base_url + "/")
+                page.goto(slack.page_url)
                 expect(page.locator("body[data-ready='1']")).to_have_count(1, timeout=15_000)
                 msg = page.locator(f".msg[data-ts='{report.ts}']")
                 expect(msg.locator(".block-header")).to_have_text("Report 📊")
@@ -258,7 +259,8 @@ def test_page_renders_block_kit_safely_and_acts_like_slack(chromium: str):
 
 
 @pytest.mark.asyncio
-async def test_dev_runs_in_process_answers_and_stops(tmp_path: Path):
+async def test_dev_runs_in_process_answers_and_stops(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch):
     """`run_dev_async` with a stop event: the URL comes first on stdout and to `ready`, the
     page's `/lm help` reaches the real bot, which answers as an admin would be answered."""
     import aiohttp
@@ -266,6 +268,7 @@ async def test_dev_runs_in_process_answers_and_stops(tmp_path: Path):
     from engine.settings import get_settings
     from lmops.dev import READY_PREFIX, run_dev_async, slash_commands
 
+    monkeypatch.delenv("LMOPS_DEV_TOKEN", raising=False)
     settings = get_settings(lmops_home=tmp_path / "home", lmops_database_url=None,
                             slack_bot_token=None, lmops_admins="")
     stop, ready, out = asyncio.Event(), asyncio.Event(), io.StringIO()
@@ -276,9 +279,13 @@ async def test_dev_runs_in_process_answers_and_stops(tmp_path: Path):
         await asyncio.wait_for(ready.wait(), 60)
         (url,) = urls
         assert out.getvalue().splitlines()[0] == READY_PREFIX + url
+        base, _, token = url.partition("?token=")
+        assert len(token) >= 32  # the page's secret, new for the run
         jar = aiohttp.CookieJar(unsafe=True)
-        async with aiohttp.ClientSession(base_url=url, cookie_jar=jar) as session:
+        async with aiohttp.ClientSession(base_url=base, cookie_jar=jar) as session:
             async with session.get("/") as page:
+                assert page.status == 403  # not without the secret
+            async with session.get("/", params={"token": token}) as page:
                 assert page.status == 200
             async with session.get("/web/bootstrap") as resp:
                 bootstrap = await resp.json()

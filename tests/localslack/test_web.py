@@ -1,6 +1,6 @@
-"""The browser page of the local workspace, without a browser: the page and its session, the
-JSON endpoints, the live stream, and that what the page does reaches the app as Slack would
-send it (slash commands, messages, ``file_share`` uploads, clicks, reactions)."""
+"""The browser page of the local workspace, without a browser: the page, its secret and its
+session, the JSON endpoints, the live stream, and that what the page does reaches the app as
+Slack would send it (slash commands, messages, ``file_share`` uploads, clicks, reactions)."""
 
 from __future__ import annotations
 
@@ -34,11 +34,16 @@ def client(base_url: str) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(base_url=base_url, cookie_jar=aiohttp.CookieJar(unsafe=True))
 
 
+def open_page(session: aiohttp.ClientSession, slack: LocalSlack, **kwargs):
+    """Open the page's URL with its secret (``slack.page_url``), as a person would."""
+    return session.get("/", params={"token": slack.page_token}, **kwargs)
+
+
 @pytest_asyncio.fixture
 async def browser(slack: LocalSlack):
     """An HTTP client that opened the page, so it holds the session cookie."""
     async with client(slack.base_url) as session:
-        async with session.get("/") as page:
+        async with open_page(session, slack) as page:
             assert page.status == 200
         yield session
 
@@ -54,12 +59,13 @@ async def post(session: aiohttp.ClientSession, path: str, body: dict) -> dict:
 @async_test
 async def test_page_static_files_and_session_cookie(slack: LocalSlack):
     async with client(slack.base_url) as session:
-        async with session.get("/") as page:
+        async with open_page(session, slack) as page:
             html = await page.text()
-            assert page.status == 200
+            assert page.status == 200 and page.url.path == "/" and not page.url.query
             assert "text/html" in page.headers["Content-Type"]
             assert "script-src 'self'" in page.headers["Content-Security-Policy"]
-            cookie = page.cookies[COOKIE]
+            (redirect,) = page.history  # the secret once, then the session cookie
+            cookie = redirect.cookies[COOKIE]
             assert cookie["httponly"] and cookie["samesite"] == "Strict"
         assert '<script src="/static/app.js"' in html and "http" not in html.split("<body>")[0]
         for name, kind in (("app.js", "javascript"), ("app.css", "text/css")):
@@ -73,21 +79,24 @@ async def test_page_static_files_and_session_cookie(slack: LocalSlack):
 async def test_endpoints_need_the_session_and_posts_the_header(slack: LocalSlack):
     async with client(slack.base_url) as session:
         async with session.get("/web/bootstrap") as resp:
-            assert resp.status == 401
-        async with session.get("/"):
+            assert resp.status == 403
+        async with session.get("/") as resp:
+            assert resp.status == 403 and "lmops dev" in await resp.text()
+        async with open_page(session, slack):
             pass
         async with session.get("/web/bootstrap") as resp:
             assert resp.status == 200
         async with session.post("/web/message", json={"channel": GENERAL_CHANNEL_ID,
                                                        "text": "hi"}) as resp:
-            assert resp.status == 401  # a cross-site form can't send the header
+            assert resp.status == 403  # a cross-site form can't send the header
     assert slack.state.history(GENERAL_CHANNEL_ID) == []
 
 
 @async_test
 async def test_other_host_names_get_no_page(slack: LocalSlack):
     evil = {"Host": "evil.example:80"}  # a DNS-rebinding page can't get the session
-    async with client(slack.base_url) as session, session.get("/", headers=evil) as resp:
+    async with client(slack.base_url) as session, \
+            open_page(session, slack, headers=evil, allow_redirects=False) as resp:
         assert resp.status == 403 and COOKIE not in resp.cookies
 
 
@@ -107,7 +116,7 @@ async def test_bootstrap_lists_conversations_users_and_commands(browser):
 async def test_commands_can_be_given(receiver):
     table = [{"name": "only", "usage": "only X", "description": "d"}]
     async with LocalSlack(commands=table) as other, client(other.base_url) as session:
-        async with session.get("/"):
+        async with open_page(session, other):
             pass
         async with session.get("/web/bootstrap") as resp:
             assert (await resp.json())["commands"][0]["subcommands"] == table
@@ -160,7 +169,7 @@ async def test_files_reach_the_browser_with_the_session_not_the_token(slack: Loc
     async with browser.get(f"/web/files/{image.id}/other.png") as resp:
         assert resp.status == 404
     async with client(slack.base_url) as stranger, stranger.get(urls[0]) as resp:
-        assert resp.status == 401
+        assert resp.status == 403
 
 
 # -- acting: what the app receives --------------------------------------------------------
@@ -325,7 +334,7 @@ async def test_stream_ends_when_the_server_stops(receiver):
     server = LocalSlack()
     await server.start_async()
     async with client(server.base_url) as session:
-        async with session.get("/"):
+        async with open_page(session, server):
             pass
         async with session.get("/web/stream") as resp:
             assert (await read_events(resp, 1)) == [{"type": "hello"}]
