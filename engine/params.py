@@ -11,6 +11,7 @@ one-sentence `help` each field carries in its metadata (the way peft's configs d
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import MISSING, fields
 from typing import Any, TypeVar
@@ -56,6 +57,7 @@ def field_help(cls: type) -> dict[str, str]:
     return {f.name: f.metadata.get("help", "") for f in fields(cls)}
 
 
+@functools.cache
 def value_type(cls: type, name: str) -> type:
     """How a field's value is written as text (a CLI flag, a `/lm` option): `str`, `int`,
     `float`, `bool`, or `tuple` (comma-separated); `X | None` reads as `X`, a path as text."""
