@@ -87,7 +87,9 @@ async def _cancel(rt: BotRuntime, origin: Origin, command: CancelCommand) -> lis
 
 
 async def _promote(rt: BotRuntime, origin: Origin, command: PromoteCommand) -> list[Block]:
-    model = await rt.store.promote(origin.workspace_id, command.model)
+    named = await rt.store.run(model_records.find_model, workspace_id=origin.workspace_id,
+                               ref=command.model, bare_ids=False)  # a name, never an id
+    model = await rt.store.promote(origin.workspace_id, named.name) if named else None
     if model is None:
         if command.model in BUILTIN_NAMES or command.model in builtin_tasks():
             raise CommandError(f"{command.model!r} is built in; promote a model fine-tuned here "

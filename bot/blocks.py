@@ -199,8 +199,9 @@ def dataset_report_blocks(dataset: dict[str, Any], report: dict[str, Any]) -> li
             blocks += lines_sections([f"*{title}*", *_capped(lines)], 3)
     if ok and dataset.get("id") is not None:
         blocks.append(actions([
-            button("Fine-tune", ACTION_FINETUNE, dataset["id"], style="primary"),
-            button("Evaluate", ACTION_EVAL, dataset["id"]),
+            # the id with its `#`: a value that no data set name can stand in for
+            button("Fine-tune", ACTION_FINETUNE, f"#{dataset['id']}", style="primary"),
+            button("Evaluate", ACTION_EVAL, f"#{dataset['id']}"),
         ]))
         ref = str(dataset.get("name") or dataset["id"])
         blocks.append(context([f"or {code(f'{COMMAND} finetune {ref} epochs=3')}"]))

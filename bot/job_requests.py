@@ -63,7 +63,8 @@ async def resolve_model(store: BotStore, workspace_id: int, name: str) -> tuple[
     if name in builtin_tasks():
         return name, builtin_tasks()[name]
     found: ModelPublic | None = await store.run(model_records.find_model,
-                                                workspace_id=workspace_id, ref=name)
+                                                workspace_id=workspace_id, ref=name,
+                                                bare_ids=False)
     if found is not None:
         return found.name, found.task
     if "/" in name:
@@ -72,15 +73,28 @@ async def resolve_model(store: BotStore, workspace_id: int, name: str) -> tuple[
 
 
 async def resolve_dataset(store: BotStore, workspace_id: int, ref: str) -> DatasetPublic:
-    """A data set of this workspace by name or id, whose file is still there."""
+    """A data set of this workspace whose file is still there: `#12` is the data set with id
+    12 and only that one, any other word a name (a data set named "12" is `12`, never `#12`)."""
     found: DatasetPublic | None = await store.find(datasets.get_dataset,
-                                                   workspace_id=workspace_id, ref=ref)
+                                                   workspace_id=workspace_id, ref=ref,
+                                                   bare_ids=False)
     if found is None:
-        raise CommandError(f"there is no data set {ref!r} here; `/lm datasets` lists them "
-                           "(upload a CSV, TSV, JSONL or JSON file to add one)")
+        hint = f" (the data set with id {ref} is `#{ref}`)" if ref.isascii() and \
+            ref.isdigit() else ""
+        raise CommandError(f"there is no data set {ref!r} here{hint}; `/lm datasets` lists "
+                           "them (upload a CSV, TSV, JSONL or JSON file to add one)")
     if not Path(found.stored_path).is_file():
         raise CommandError(f"the file of data set {found.name!r} is missing; upload it again")
     return found
+
+
+def button_dataset(value: str) -> str:
+    """The data set a card's button names: its value is the id (`#12`, or `12` on cards
+    posted before ids carried the `#`), never a name."""
+    digits = value.removeprefix("#")
+    if not (digits.isascii() and digits.isdigit()):
+        raise CommandError("that button names no data set; `/lm datasets` lists them")
+    return f"#{digits}"
 
 
 def params_or_error(cls: type, **values: Any) -> Any:

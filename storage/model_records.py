@@ -7,7 +7,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from storage._rows import as_id, fresh, insert_row, read_only
+from storage._rows import fresh, insert_row, read_only
+from storage.datasets import ref_id, ref_name
 from storage.db import begin_immediate, is_postgres
 from storage.errors import NotFound
 from storage.tables.accounts import Workspace
@@ -26,13 +27,16 @@ def register_model(*, session: Session, model_in: RegisteredModelCreate) -> Regi
 
 
 @read_only
-def get_model(*, session: Session, workspace_id: int, ref: int | str) -> RegisteredModel:
-    """A model of the workspace by name, else by id; raises `NotFound`."""
+def get_model(*, session: Session, workspace_id: int, ref: int | str,
+              bare_ids: bool = True) -> RegisteredModel:
+    """A model of the workspace; raises `NotFound`. As for data sets
+    (`storage.datasets.get_dataset`): the int 12 and `#12` are the id 12 only, other text is
+    a name, and with `bare_ids` a name of digits that no model has is read as an id."""
     scope = select(RegisteredModel).where(RegisteredModel.workspace_id == workspace_id)
     found = None
-    if isinstance(ref, str):
-        found = session.exec(fresh(scope.where(RegisteredModel.name == ref))).one_or_none()
-    if found is None and (row_id := as_id(ref)) is not None:
+    if (name := ref_name(ref)) is not None:
+        found = session.exec(fresh(scope.where(RegisteredModel.name == name))).one_or_none()
+    if found is None and (row_id := ref_id(ref, bare_ids=bare_ids)) is not None:
         found = session.exec(fresh(scope.where(RegisteredModel.id == row_id))).one_or_none()
     if found is None:
         raise NotFound(f"no model {ref!r} in this workspace (see the list of models)")
@@ -40,10 +44,11 @@ def get_model(*, session: Session, workspace_id: int, ref: int | str) -> Registe
 
 
 @read_only
-def find_model(*, session: Session, workspace_id: int, ref: int | str) -> RegisteredModel | None:
+def find_model(*, session: Session, workspace_id: int, ref: int | str,
+               bare_ids: bool = True) -> RegisteredModel | None:
     """`get_model`, or None (for callers that fall back to built-in models)."""
     try:
-        return get_model(session=session, workspace_id=workspace_id, ref=ref)
+        return get_model(session=session, workspace_id=workspace_id, ref=ref, bare_ids=bare_ids)
     except NotFound:
         return None
 

@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any
 from bot.blocks import ACTION_EVAL, job_result_blocks
 from bot.blocks_base import Block
 from bot.grammar import COMMAND, CommandError, check_model, check_ref
-from bot.job_requests import Origin, params_or_error, resolve_dataset, resolve_model
+from bot.job_requests import (
+    Origin,
+    button_dataset,
+    params_or_error,
+    resolve_dataset,
+    resolve_model,
+)
 from bot.kinds.base import (
     JobJSON,
     JobRequest,
@@ -16,7 +22,6 @@ from bot.kinds.base import (
     Presenter,
     register_job_subcommand,
 )
-from bot.kinds.finetune import dataset_ref
 from bot.mrkdwn import code
 from bot.store import BotStore
 from engine.eval_params import EvalParams
@@ -38,7 +43,7 @@ def check(request: JobRequest) -> None:
 
 async def to_params(store: BotStore, origin: Origin, request: JobRequest
                     ) -> tuple[EvalParams, dict[str, Any]]:
-    dataset = await resolve_dataset(store, origin.workspace_id, dataset_ref(request.args[1]))
+    dataset = await resolve_dataset(store, origin.workspace_id, request.args[1])
     model, task = await resolve_model(store, origin.workspace_id, request.args[0])
     if task is not None and task not in _COMPATIBLE.get(dataset.task, ()):
         raise CommandError(f"{model!r} is a {task} model and {dataset.name!r} a "
@@ -64,12 +69,13 @@ def install(app: AsyncApp, rt: BotRuntime) -> None:
         await ack()
         origin = origin_of(body, context)
         try:
-            dataset = await resolve_dataset(rt.store, origin.workspace_id, button_value(body))
+            dataset = await resolve_dataset(rt.store, origin.workspace_id,
+                                            button_dataset(button_value(body)))
             model = await default_model(rt.store, origin.workspace_id, dataset.task)
         except CommandError as error:
             await say_failure(respond, error)
             return
-        request = JobRequest("eval", args=(model, str(dataset.id)))
+        request = JobRequest("eval", args=(model, f"#{dataset.id}"))
         await start_from_button(rt, body, context, respond, "Evaluation", request)
 
 
@@ -80,7 +86,7 @@ SUBCOMMAND = register_job_subcommand(JobSubcommand(
     positional=("a model", "a dataset"), usage_args=("MODEL", "DATASET"), check=check,
     to_params=to_params,
     queued=lambda request: f":hourglass_flowing_sand: Queuing an evaluation of "
-                           f"{code(request.args[0])} on {code(dataset_ref(request.args[1]))}… "
+                           f"{code(request.args[0])} on {code(request.args[1])}… "
                            "the metrics appear in this channel.",
     presenter=Presenter(results=results, plots=True), aliases=("evaluate",), audited=True,
     actions=(ACTION_EVAL,), install=install))

@@ -9,7 +9,13 @@ from bot.blocks import ACTION_FINETUNE, job_result_blocks
 from bot.blocks_base import Block
 from bot.blocks_jobs import promote_blocks
 from bot.grammar import COMMAND, CommandError, check_model, check_ref, fail
-from bot.job_requests import Origin, params_or_error, resolve_dataset, resolve_model
+from bot.job_requests import (
+    Origin,
+    button_dataset,
+    params_or_error,
+    resolve_dataset,
+    resolve_model,
+)
 from bot.kinds.base import (
     JobJSON,
     JobRequest,
@@ -29,11 +35,6 @@ if TYPE_CHECKING:
     from bot.runtime import BotRuntime
 
 
-def dataset_ref(value: str) -> str:
-    """A data set named by id may be written `#12`."""
-    return value[1:] if value.startswith("#") and value[1:].isdigit() else value
-
-
 def check(request: JobRequest) -> None:
     check_ref(request.args[0], "dataset")
     check_model(request.option("base"), "base")
@@ -48,7 +49,7 @@ def check(request: JobRequest) -> None:
 
 async def to_params(store: BotStore, origin: Origin, request: JobRequest
                     ) -> tuple[FinetuneParams, dict[str, Any]]:
-    dataset = await resolve_dataset(store, origin.workspace_id, dataset_ref(request.args[0]))
+    dataset = await resolve_dataset(store, origin.workspace_id, request.args[0])
     task, base, name = request.option("task"), request.option("base"), request.option("name")
     if task and task != dataset.task:
         raise CommandError(f"data set {dataset.name!r} is a {dataset.task} data set, so "
@@ -59,7 +60,7 @@ async def to_params(store: BotStore, origin: Origin, request: JobRequest
             raise CommandError(f"{base!r} is a chat model; a classify data set needs an encoder "
                                "base such as minilm")
     if name and await store.run(model_records.find_model, workspace_id=origin.workspace_id,
-                                ref=name):
+                                ref=name, bare_ids=False):
         raise CommandError(f"a model named {name!r} exists already; choose another name=")
     params = params_or_error(FinetuneParams, **{"task": dataset.task, **request.given,
                                                 "data": dataset.stored_path})
@@ -75,13 +76,18 @@ def results(job: JobJSON) -> list[Block]:
 
 
 def install(app: AsyncApp, rt: BotRuntime) -> None:
-    from bot.actions import button_value, start_from_button
+    from bot.actions import button_value, say_failure, start_from_button
 
     @app.action(ACTION_FINETUNE)
     async def finetune(ack, body, context, respond) -> None:
         await ack()
-        request = JobRequest("finetune", args=(button_value(body),))
-        await start_from_button(rt, body, context, respond, "Fine-tune", request)
+        try:
+            ref = button_dataset(button_value(body))
+        except CommandError as error:
+            await say_failure(respond, error)
+            return
+        await start_from_button(rt, body, context, respond, "Fine-tune",
+                                JobRequest("finetune", args=(ref,)))
 
 
 SUBCOMMAND = register_job_subcommand(JobSubcommand(
@@ -94,7 +100,7 @@ SUBCOMMAND = register_job_subcommand(JobSubcommand(
     options=("task", "base", "method", "epochs", "lr", "name"),
     positional=("a dataset",), usage_args=("DATASET",), check=check, to_params=to_params,
     queued=lambda request: f":hourglass_flowing_sand: Queuing a fine-tune on "
-                           f"{code(dataset_ref(request.args[0]))}… its progress appears in "
+                           f"{code(request.args[0])}… its progress appears in "
                            "this channel.",
     presenter=Presenter(results=results, plots=True), aliases=("fine-tune", "train"),
     audited=True, actions=(ACTION_FINETUNE,), install=install))

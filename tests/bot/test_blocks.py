@@ -220,7 +220,7 @@ def test_promote_button_for_finetunes_only():
 def test_dataset_buttons_carry_the_dataset_id():
     found = {b["action_id"]: b["value"] for b in
              buttons(dataset_report_blocks(DATASETS[0], REPORT_OK))}
-    assert found == {"lmops_finetune": "3", "lmops_eval": "3"}
+    assert found == {"lmops_finetune": "#3", "lmops_eval": "#3"}  # an id, never a name
     assert buttons(dataset_report_blocks({"name": "x", "id": 9}, REPORT_BAD)) == []
 
 
