@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
+import sqlalchemy as sa
 import uvicorn
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.socket_mode.async_internals import (
@@ -33,6 +34,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
+from sqlmodel import Session
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -45,7 +47,8 @@ from bot.reporter import Reporter
 from bot.runtime import REQUEST_INFO, BotRuntime
 from engine.settings import Settings
 from storage import queue
-from storage.db import make_engine
+from storage.db import SQLITE_BUSY_TIMEOUT_MS, make_engine
+from storage.tables import Workspace
 
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
@@ -57,6 +60,8 @@ Hook = Callable[[], Awaitable[None]]
 MAX_BODY_BYTES = 512 * 1024
 #: Slack's window for a request's timestamp (as Bolt and slack_sdk check it).
 MAX_SKEW_SECONDS = 5 * 60
+#: Seconds `/healthz` waits for the database to take a write before it says "busy".
+HEALTH_TIMEOUT = 5.0
 
 
 class BotASGI:
@@ -138,10 +143,22 @@ class BotASGI:
         return raw, None
 
     async def healthz(self, _request: Request) -> Response:
-        """200 when the database answers, else 503."""
-        healthy = await self.rt.store.ping()
-        body = {"status": "ok" if healthy else "unavailable", "database": healthy}
-        return Response(json.dumps(body), status_code=200 if healthy else 503,
+        """200 when the database answers and accepts a write (rolled back); 503 `unavailable`
+        when it doesn't answer, 503 `degraded` (`read-only`, `busy`, `unwritable`) when it
+        answers but can't be written."""
+        if not await self.rt.store.ping():
+            body: dict[str, Any] = {"status": "unavailable", "database": False}
+        else:
+            try:
+                await asyncio.wait_for(self.rt.store.run(_write_check), HEALTH_TIMEOUT)
+                body = {"status": "ok", "database": True}
+            except Exception as exc:  # noqa: BLE001 (any failure to write is "degraded")
+                text = str(exc).lower()
+                state = "read-only" if "readonly" in text or "read-only" in text else \
+                    "busy" if isinstance(exc, TimeoutError) or "locked" in text else "unwritable"
+                log.warning("health: the database can't be written (%s)", state)
+                body = {"status": "degraded", "database": state}
+        return Response(json.dumps(body), status_code=200 if body["database"] is True else 503,
                         media_type="application/json")
 
     async def metrics(self, _request: Request) -> Response:
@@ -177,6 +194,24 @@ def _refuse(status: int, error: str) -> Response:
 
 def _too_large() -> Response:
     return _refuse(413, f"the body is over {MAX_BODY_BYTES // 1024} KiB")
+
+
+def _write_check(*, session: Session) -> None:
+    """A write the database has to accept, rolled back: an UPDATE that matches no row still
+    needs the write lock on SQLite (waiting at most HEALTH_TIMEOUT for it, not the usual busy
+    timeout) and a writable transaction on PostgreSQL."""
+    connection = session.connection()
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={int(HEALTH_TIMEOUT * 500)}")
+    try:
+        connection.execute(sa.update(Workspace).where(sa.false()).values(id=Workspace.id))
+    finally:
+        try:
+            if sqlite:
+                connection.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        finally:
+            session.rollback()
 
 
 class TimedSocketModeHandler(AsyncSocketModeHandler):

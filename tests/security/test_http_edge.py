@@ -14,6 +14,7 @@ import importlib.util
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -25,13 +26,15 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
-from localslack import sign
+from bot.server import create_asgi
+from localslack import LocalSlack, sign
 
 _spec = importlib.util.spec_from_file_location(
     "lmops_bot_harness", Path(__file__).resolve().parents[1] / "bot" / "conftest.py")
 harness = sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(harness)  # the bot's test harness (its fixtures and helpers)
 bot, db_url, template_db = harness.bot, harness.db_url, harness.template_db
+settings_for, serving = harness.settings_for, harness.serving
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "edge-test-signing-secret"
@@ -230,3 +233,48 @@ async def test_junk_gets_400_or_401_never_a_500_and_help_still_works(bot):
     assert bot.jobs() == []
     delivery = await bot.command("help")  # and a normal signed `/lm help` still works
     assert "/lm: language models" in bot.ack_text(delivery)
+
+
+# -- item 8: /healthz notices a database it can't write to ----------------------------------
+
+
+@async_test
+async def test_healthz_is_degraded_when_the_database_refuses_writes(settings_for, db_url,
+                                                                    serving):
+    """The same database, opened read-only (as a read-only file or volume, or a PostgreSQL
+    standby, would refuse writes): it answers a SELECT, so /healthz used to say ok."""
+    read_only = f"sqlite:///file:{db_url.removeprefix('sqlite:///')}?mode=ro&uri=true"
+    async with LocalSlack() as slack:
+        for url, status, body in ((db_url, 200, {"status": "ok", "database": True}),
+                                  (read_only, 503, {"status": "degraded",
+                                                    "database": "read-only"})):
+            settings = settings_for(slack, lmops_database_url=url)
+            asgi = create_asgi(settings, reporter=False)
+            async with serving(asgi) as served, aiohttp.ClientSession() as session:
+                async with session.get(f"{served.url}/healthz") as resp:
+                    assert (resp.status, await resp.json()) == (status, body), url
+                async with session.head(f"{served.url}/healthz") as resp:
+                    assert resp.status == status
+                async with session.get(f"{served.url}/healthz") as resp:
+                    assert resp.status == status  # the check leaves nothing behind
+
+
+@async_test
+async def test_healthz_says_busy_soon_when_the_write_lock_is_held(bot):
+    """Another process holds SQLite's write lock: /healthz says so within a few seconds
+    (not the 30 s busy timeout), and is ok again once the lock is let go."""
+    holder = sqlite3.connect(bot.settings.database_url.removeprefix("sqlite:///"),
+                             isolation_level=None)
+    url = f"{bot.served.url}/healthz"
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        async with aiohttp.ClientSession() as session, session.get(url) as resp:
+            assert (resp.status, await resp.json()) == (503, {"status": "degraded",
+                                                              "database": "busy"})
+        assert time.monotonic() - started < 6
+    finally:
+        holder.rollback()
+        holder.close()
+    async with aiohttp.ClientSession() as session, session.get(url) as resp:
+        assert resp.status == 200
