@@ -5,6 +5,9 @@ ephemeral message. The authorization middleware has checked the role.
 
 A double click (or two people clicking) never starts two jobs: a button's job is keyed by the
 message, the button and its value.
+
+Each listener runs only for a request the middleware authorized for it (`bot.auth.checked`),
+and acts for the user the middleware checked (`context.user_id`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answers import ANSWERS
+from bot.auth import checked
 from bot.blocks import ACTION_CANCEL, ACTION_PROMOTE, error_blocks
 from bot.blocks_base import Block, section
 from bot.commands import CancelCommand, PromoteCommand
@@ -40,7 +44,7 @@ def origin_of(body: dict[str, Any], context: AsyncBoltContext) -> Origin:
     message = body.get("message") or {}
     channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
     return Origin(team_id=context["lm_team"], workspace_id=context["lm_workspace_id"],
-                  user_id=(body.get("user") or {}).get("id", ""), channel_id=channel,
+                  user_id=context.user_id or "", channel_id=channel,
                   thread_ts=message.get("thread_ts") or container.get("thread_ts"),
                   response_url=body.get("response_url"))
 
@@ -80,7 +84,7 @@ async def start_from_button(rt: BotRuntime, body: dict[str, Any], context: Async
 def install(app: AsyncApp, rt: BotRuntime) -> None:
     """Register the button listeners (Cancel, Promote, and each job kind's)."""
 
-    @app.action(ACTION_CANCEL)
+    @app.action(ACTION_CANCEL, middleware=[checked(ACTION_CANCEL)])
     async def cancel(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext,
                      respond: AsyncRespond) -> None:
         await ack()
@@ -93,7 +97,7 @@ def install(app: AsyncApp, rt: BotRuntime) -> None:
             blocks = failure_blocks(error)
         await _say(respond, blocks)
 
-    @app.action(ACTION_PROMOTE)
+    @app.action(ACTION_PROMOTE, middleware=[checked(ACTION_PROMOTE)])
     async def promote(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext,
                       respond: AsyncRespond, client: AsyncWebClient) -> None:
         await ack()

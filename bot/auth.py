@@ -1,10 +1,17 @@
 """Authorization as a Bolt global middleware.
 
-For every request it resolves the Slack team to its storage workspace, parses a `/lm` command
-(the parsed `Command`, or the `CommandError`, goes into the context for the listener), works
-out what the request would do and which role that needs (`bot.commands.ROLES`), and looks up
-the user's role (`LMOPS_ADMINS`, else storage). A refused request never reaches a listener:
-it is answered with `refused_blocks`, which say who may do it.
+For every request it checks the request's shape, resolves the Slack team to its storage
+workspace, parses a `/lm` command (the parsed `Command`, or the `CommandError`, goes into the
+context for the listener), works out what the request would do and which role that needs
+(`bot.commands.ROLES`), and looks up the user's role (`LMOPS_ADMINS`, else storage). A refused
+request never reaches a listener: it is answered with `refused_blocks`, which say who may do it.
+
+Bolt routes by more than the shapes lmops sends: `@app.action("lmops_cancel")` also runs for a
+legacy attachment action (`interactive_message`) or a `dialog_submission` whose `callback_id`
+is "lmops_cancel". So the middleware takes only what lmops sends and receives (`SHAPES`) and
+answers anything else with HTTP 400 before any listener; and each listener that changes
+something is registered with `checked(key)`, which lets it run only for a request this
+middleware authorized for that same listener (`context["lm_checked"]`).
 """
 
 from __future__ import annotations
@@ -26,7 +33,29 @@ from bot.runtime import REQUEST_INFO, BotRuntime, request_type
 from storage import queue
 
 log = logging.getLogger(__name__)
+#: The key `checked` guards the `/lm` listener with (buttons use their action id).
+COMMAND_KEY = "/lm"
+#: The request shapes lmops takes (see `shape_of`).
+SHAPES = ("command", "block_actions", "event")
+REFUSED_SHAPE = "lmops takes slash commands, block_actions and events only"
 
+
+def shape_of(body: dict[str, Any]) -> str | None:
+    """`command` (a slash command: `command` set and no `type`), `block_actions` (one click
+    on a button, without `command`), `event` (an Events API delivery), or None for shapes
+    lmops never sends nor asks for (`interactive_message`, `dialog_submission`,
+    `view_submission`, shortcuts, or a mix such as `block_actions` with `command`). Bolt
+    answers `url_verification` and `ssl_check` before the middleware sees them."""
+    kind = body.get("type")
+    if "command" in body:
+        return "command" if kind is None and body.get("command") else None
+    if kind == "block_actions":
+        actions = body.get("actions")
+        ok = isinstance(actions, list) and len(actions) == 1 and isinstance(actions[0], dict)
+        return "block_actions" if ok else None
+    if kind == "event_callback":
+        return "event"
+    return None
 
 
 def button_actions() -> dict[str, tuple[str, str]]:
@@ -48,13 +77,15 @@ class Intent:
 
 def _job_id(value: Any) -> int | None:
     text = str(value or "").removeprefix("#")
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
 def intent_of(body: dict[str, Any], context: AsyncBoltContext) -> Intent | None:
-    """The intent of a request; None when anyone may make it. Stores the parsed command (or
-    its error) in `context["lm_command"]` / `context["lm_error"]`."""
-    if body.get("command"):
+    """The intent of a request of a shape `shape_of` takes; None when anyone may make it.
+    Stores the parsed command (or its error) in `context["lm_command"]` /
+    `context["lm_error"]`, and the listener the request is for in `context["lm_for"]`."""
+    if "command" in body:
+        context["lm_for"] = COMMAND_KEY
         try:
             command = parse(body.get("text") or "")
         except CommandError as error:
@@ -66,13 +97,29 @@ def intent_of(body: dict[str, Any], context: AsyncBoltContext) -> Intent | None:
         words = SUBCOMMANDS[command.name].action_words
         return Intent(words, command.role, getattr(command, "job_id", None))
     if body.get("type") == "block_actions":
+        action = (body.get("actions") or [{}])[0]  # the one Bolt routes and the listener reads
+        action_id = context["lm_for"] = str(action.get("action_id") or "")
         actions = button_actions()
-        for action in body.get("actions") or []:
-            if action.get("action_id") in actions:
-                words, role = actions[action["action_id"]]
-                job_id = _job_id(action.get("value")) if role == "owner-or-admin" else None
-                return Intent(words, role, job_id)
+        if action_id in actions:
+            words, role = actions[action_id]
+            job_id = _job_id(action.get("value")) if role == "owner-or-admin" else None
+            return Intent(words, role, job_id)
     return None
+
+
+def checked(key: str) -> Callable[..., Awaitable[BoltResponse | None]]:
+    """A listener middleware: the listener runs only for a request that the authorization
+    middleware checked for `key` (the `/lm` listener's `COMMAND_KEY`, or a button's action
+    id), whatever else Bolt would match it on."""
+
+    async def only_when_checked(context: AsyncBoltContext,
+                                next: Callable[[], Awaitable[None]]) -> BoltResponse | None:
+        if context.get("lm_checked") != key:
+            log.warning("refused a request for %s that was not authorized for it", key)
+            return BoltResponse(status=400, body=REFUSED_SHAPE)
+        return await next()
+
+    return only_when_checked
 
 
 def install(app: AsyncApp, rt: BotRuntime) -> None:
@@ -86,13 +133,18 @@ def install(app: AsyncApp, rt: BotRuntime) -> None:
         if info is not None:
             info["type"] = request_type(body)
         context["lm"] = rt
+        shape = shape_of(body)
         team = context.team_id or context.enterprise_id
+        if shape is None or (not team and shape != "event"):
+            log.warning("refused a %s request (not a shape lmops takes)", request_type(body))
+            return BoltResponse(status=400, body=REFUSED_SHAPE)
         if not team:
             return await next()
         context["lm_team"] = team
         context["lm_workspace_id"] = workspace_id = await rt.store.workspace_id(team)
         intent = intent_of(body, context)
         if intent is None:
+            context["lm_checked"] = context.get("lm_for")
             return await next()
         user = context.user_id or ""
         role = await rt.store.role(workspace_id, user)
@@ -102,9 +154,11 @@ def install(app: AsyncApp, rt: BotRuntime) -> None:
             job = await rt.store.find(queue.get_job, job_id=intent.job_id,
                                       workspace_id=workspace_id)
             if job is None:  # nothing to protect; the listener says it isn't there
+                context["lm_checked"] = context.get("lm_for")
                 return await next()
             is_owner = job.user_id == user
         if allows(intent.required, role, is_owner=is_owner):
+            context["lm_checked"] = context.get("lm_for")
             return await next()
         log.info("refused %s to %s (%s) in %s", intent.action, user, role, team)
         blocks = refused_blocks(intent.action, intent.required)

@@ -22,6 +22,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.answers import ANSWERS
+from bot.auth import COMMAND_KEY, checked
 from bot.blocks import error_blocks, fallback_text
 from bot.blocks_base import Block, section
 from bot.commands import COMMAND, Command, CommandError
@@ -114,7 +115,7 @@ async def answer(rt: BotRuntime, ack: AsyncAck, respond: AsyncRespond,
 def install(app: AsyncApp, rt: BotRuntime) -> None:
     """Register the `/lm` listener."""
 
-    @app.command(COMMAND)
+    @app.command(COMMAND, middleware=[checked(COMMAND_KEY)])
     async def lm(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext,
                  respond: AsyncRespond) -> None:
         error = context.get("lm_error")
@@ -123,7 +124,7 @@ def install(app: AsyncApp, rt: BotRuntime) -> None:
             return
         command: Command = context["lm_command"]
         origin = Origin(team_id=context["lm_team"], workspace_id=context["lm_workspace_id"],
-                        user_id=body.get("user_id") or "", channel_id=body.get("channel_id"),
+                        user_id=context.user_id or "", channel_id=body.get("channel_id"),
                         response_url=body.get("response_url"))
         if command.job_kind is not None:
             await ack(**ephemeral(queued_blocks(command)))

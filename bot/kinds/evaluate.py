@@ -63,8 +63,9 @@ def results(job: JobJSON) -> list[Block]:
 
 def install(app: AsyncApp, rt: BotRuntime) -> None:
     from bot.actions import button_value, origin_of, say_failure, start_from_button
+    from bot.auth import checked
 
-    @app.action(ACTION_EVAL)
+    @app.action(ACTION_EVAL, middleware=[checked(ACTION_EVAL)])
     async def evaluate(ack, body, context, respond) -> None:
         await ack()
         origin = origin_of(body, context)

@@ -77,8 +77,9 @@ def results(job: JobJSON) -> list[Block]:
 
 def install(app: AsyncApp, rt: BotRuntime) -> None:
     from bot.actions import button_value, say_failure, start_from_button
+    from bot.auth import checked
 
-    @app.action(ACTION_FINETUNE)
+    @app.action(ACTION_FINETUNE, middleware=[checked(ACTION_FINETUNE)])
     async def finetune(ack, body, context, respond) -> None:
         await ack()
         try:
