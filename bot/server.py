@@ -13,10 +13,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -239,6 +240,14 @@ def worker_command() -> list[str]:
     return [sys.executable, "-m", "lmops.cli", "worker"]
 
 
+def worker_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The worker child's environment: this process's (or `base`), less every `SLACK_*`
+    variable in any case (the bot and app tokens, the signing secret, client secrets):
+    workers never talk to Slack, so they never hold its credentials."""
+    env = os.environ if base is None else base
+    return {key: value for key, value in env.items() if not key.upper().startswith("SLACK_")}
+
+
 def _migrate(url: str) -> None:
     from storage import migrate
 
@@ -285,12 +294,13 @@ async def serve_async(settings: Settings, *, worker: bool = True,
                       port: int | None = None, reporter: bool = True,
                       log_level: str = "info") -> None:
     """Migrate the database, start the worker child (when `worker`), and serve the bot with
-    uvicorn until SIGINT/SIGTERM; the worker gets SIGTERM (it hands its job back) at exit."""
+    uvicorn until SIGINT/SIGTERM; the worker gets SIGTERM (it hands its job back) at exit.
+    The worker's environment has no Slack credentials (`worker_env`)."""
     settings.home.mkdir(parents=True, exist_ok=True)
     await asyncio.to_thread(_migrate, settings.database_url)
     asgi = create_asgi(settings, reporter=reporter)
-    child = await asyncio.to_thread(subprocess.Popen, list(worker_cmd or worker_command())) \
-        if worker else None
+    child = await asyncio.to_thread(subprocess.Popen, list(worker_cmd or worker_command()),
+                                    env=worker_env()) if worker else None
 
     async def stop_worker() -> None:
         if child is not None:

@@ -278,3 +278,39 @@ async def test_healthz_says_busy_soon_when_the_write_lock_is_held(bot):
         holder.close()
     async with aiohttp.ClientSession() as session, session.get(url) as resp:
         assert resp.status == 200
+
+
+# -- item 8: the worker child of `lmops serve` holds no Slack secret ---------------------------
+
+
+def test_the_worker_child_gets_no_slack_secret(tmp_path: Path):
+    """`serve` (what `lmops serve` runs) with a worker that writes down its environment."""
+    port, dump = _free_port(), tmp_path / "worker-env.json"
+    secrets = {"SLACK_BOT_TOKEN": "xoxb-edge-secret-1", "SLACK_SIGNING_SECRET": SECRET,
+               "SLACK_CLIENT_SECRET": "edge-client-secret-3", "SLACK_CLIENT_ID": "123.456",
+               "SLACK_VERIFICATION_TOKEN": "edge-verification-4",
+               "slack_state_secret": "edge-lowercase-5"}
+    worker = ("import json, os, signal, sys, time; "
+              "open(sys.argv[1], 'w').write(json.dumps(dict(os.environ))); "
+              "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0)); time.sleep(60)")
+    code = ("import sys; from bot.server import serve; from engine.settings import "
+            "get_settings; serve(get_settings(), host='127.0.0.1', log_level='warning', "
+            f"worker_cmd=[sys.executable, '-c', {worker!r}, {str(dump)!r}])")
+    env = {**os.environ, **secrets, "SLACK_API_URL": f"http://127.0.0.1:{_free_port()}/api/",
+           "LMOPS_HOME": str(tmp_path), "LMOPS_PORT": str(port)}
+    for key in ("SLACK_APP_TOKEN", "LMOPS_DATABASE_URL", "LMOPS_ARTIFACTS"):
+        env.pop(key, None)
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while not dump.exists() or not dump.read_text().endswith("}"):
+            assert proc.poll() is None and time.monotonic() < deadline, "serve did not start"
+            time.sleep(0.05)
+        child = json.loads(dump.read_text())
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert [key for key in child if key.upper().startswith("SLACK_")] == []
+    leaked = [key for key, value in child.items() if any(s in value for s in secrets.values())]
+    assert leaked == []
+    assert child["LMOPS_HOME"] == str(tmp_path) and child["LMOPS_PORT"] == str(port)
