@@ -4,6 +4,7 @@ one-line failure. Pure functions of the `jobs` JSON shape (`id`, `kind`, `status
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bot.blocks_base import (
@@ -174,13 +175,38 @@ def promote_blocks(model: str, task: str | None) -> list[Block]:
             context([f"Try it: {code(f'/lm {verb} model={model} TEXT')}"])]
 
 
+_SEG = r"[^\s/\\'\"`:;,()<>\[\]{}|*?]+"  # one part of a path (no separator, quote or space)
+#: An absolute path: POSIX (two parts at least, so `/lm` stays), `~/...`, a `file://` URL,
+#: `C:\...` or `C:/...`, and `\\server\share\...`; not a URL's path or `org/model`.
+_ABSOLUTE_PATH = re.compile(
+    rf"(?:file://|(?<![\w.~:/\\-]))(?:~/(?:{_SEG}/)*(?:{_SEG})?|/(?:{_SEG}/)+(?:{_SEG})?)"
+    rf"|(?<!\w)[A-Za-z]:[\\/](?:{_SEG}[\\/])*(?:{_SEG})?"
+    rf"|\\\\{_SEG}(?:\\{_SEG})+")
+
+
+def _file_name(match: re.Match[str]) -> str:
+    """A path's file name (`data.csv`), else `<path>` (a folder's name may be a user's)."""
+    path = match.group(0)
+    name = re.split(r"[\\/]", path)[-1]
+    stripped = name.rstrip(".")
+    dot = stripped.rfind(".")
+    return (stripped if dot > 0 else "<path>") + name[len(stripped):]
+
+
+def hide_paths(text: str) -> str:
+    """`text` with each absolute path replaced by its file name or `<path>`: the server's
+    folders are nobody's business in Slack."""
+    return _ABSOLUTE_PATH.sub(_file_name, text)
+
+
 def short_error(error: Any, limit: int = 300) -> str:
-    """The line of an error worth showing: the last line of a traceback, else the first."""
+    """The line of an error worth showing: the last line of a traceback, else the first,
+    with no server path in it (`hide_paths`)."""
     lines = [line.strip() for line in str(error or "").strip().splitlines() if line.strip()]
     if not lines:
         return "unknown error"
     text = lines[-1] if lines[0].startswith("Traceback") else lines[0]
-    return truncate(text, limit)
+    return truncate(hide_paths(text), limit)
 
 
 def job_failed_blocks(job: dict[str, Any], error: Any = None) -> list[Block]:

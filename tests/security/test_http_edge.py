@@ -314,3 +314,26 @@ def test_the_worker_child_gets_no_slack_secret(tmp_path: Path):
     leaked = [key for key, value in child.items() if any(s in value for s in secrets.values())]
     assert leaked == []
     assert child["LMOPS_HOME"] == str(tmp_path) and child["LMOPS_PORT"] == str(port)
+
+
+# -- item 8: job errors posted to Slack name no server path -----------------------------------
+
+
+@async_test
+async def test_a_failed_jobs_message_shows_file_names_not_server_paths(bot):
+    await bot.command("classify hi")
+    [job] = await bot.wait_jobs(1)
+    job = bot.claim()
+    bot.fail(job.id, "Traceback (most recent call last):\n"
+             '  File "/opt/lmops/.venv/lib/python3.11/site-packages/engine/data.py", line 9\n'
+             "FileNotFoundError: [Errno 2] No such file or directory: "
+             "'/home/x/.lmops/artifacts/jobs/3/data.csv' (also /tmp/lmops-1/cache/ and "
+             r"C:\Users\alice\lmops\model.bin; see /lm help)")
+    [message] = await bot.wait(lambda: bot.posted("failed"))
+    text = bot.text(message)
+    assert f"Classification #{job.id} failed*: FileNotFoundError: [Errno 2] No such file or " \
+           "directory: 'data.csv' (also &lt;path&gt; and model.bin; see /lm help)" in text
+    jobs = bot.ack_text(await bot.command("jobs"))  # the job list shows the error too
+    for shown in (text, jobs):
+        assert "/home/" not in shown and "/tmp/" not in shown and "alice" not in shown
+    assert "FileNotFoundError" in jobs
