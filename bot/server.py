@@ -290,12 +290,13 @@ def _closer(rt: BotRuntime) -> Hook:
 
 
 async def serve_async(settings: Settings, *, worker: bool = True,
-                      worker_cmd: Sequence[str] | None = None, host: str = "0.0.0.0",
+                      worker_cmd: Sequence[str] | None = None, host: str | None = None,
                       port: int | None = None, reporter: bool = True,
                       log_level: str = "info") -> None:
     """Migrate the database, start the worker child (when `worker`), and serve the bot with
-    uvicorn until SIGINT/SIGTERM; the worker gets SIGTERM (it hands its job back) at exit.
-    The worker's environment has no Slack credentials (`worker_env`)."""
+    uvicorn on `host` (default `LMOPS_HOST`) and `port` (default `LMOPS_PORT`) until
+    SIGINT/SIGTERM; the worker gets SIGTERM (it hands its job back) at exit. The worker's
+    environment has no Slack credentials (`worker_env`)."""
     settings.home.mkdir(parents=True, exist_ok=True)
     await asyncio.to_thread(_migrate, settings.database_url)
     asgi = create_asgi(settings, reporter=reporter)
@@ -309,7 +310,8 @@ async def serve_async(settings: Settings, *, worker: bool = True,
     # uvicorn re-raises SIGTERM/SIGINT once it has shut down, which ends the process: the
     # worker is stopped in the lifespan shutdown, before that
     asgi.shutdown.insert(0, stop_worker)
-    config = uvicorn.Config(asgi, host=host, port=settings.lmops_port if port is None else port,
+    config = uvicorn.Config(asgi, host=settings.lmops_host if host is None else host,
+                            port=settings.lmops_port if port is None else port,
                             lifespan="on", log_level=log_level, access_log=False)
     try:
         await uvicorn.Server(config).serve()
@@ -330,7 +332,7 @@ def _stop_child(child: subprocess.Popen[Any], timeout: float = 60.0) -> None:
 
 
 def serve(settings: Settings, *, worker: bool = True, worker_cmd: Sequence[str] | None = None,
-          host: str = "0.0.0.0", port: int | None = None, reporter: bool = True,
+          host: str | None = None, port: int | None = None, reporter: bool = True,
           log_level: str = "info") -> None:
     """Run the bot (blocking): see `serve_async`. On uvloop where it is installed."""
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:

@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     lmops_database_url: str | None = None
     lmops_admins: str = ""
     lmops_port: int = Field(default=3000, ge=0, le=65535)
+    # `lmops serve`'s interface: all interfaces, as a container needs; 127.0.0.1 behind a proxy
+    lmops_host: str = "0.0.0.0"
     lmops_heartbeat_timeout: float = Field(default=30.0, gt=0)
 
     @field_validator("slack_api_url")

@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="the Slack bot (HTTP, or Socket Mode with SLACK_APP_TOKEN) and a worker")
     p.add_argument("--no-worker", action="store_true", help="bot only (for more bot replicas)")
-    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--host", help="interface to listen on (default: LMOPS_HOST or 0.0.0.0, all "
+                   "interfaces, as a container needs; set 127.0.0.1 behind a local proxy)")
     p.add_argument("--port", type=int, help="HTTP port (default: LMOPS_PORT or 3000)")
     p.set_defaults(handler=commands.serve)
 

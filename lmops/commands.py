@@ -313,7 +313,8 @@ def serve(args: argparse.Namespace) -> int:
         raise ValueError(f"{' and '.join(missing)} must be set (or try `lmops dev`, which needs no Slack)")
     from bot.server import serve as serve_bot
 
-    serve_bot(settings, worker=not args.no_worker, host=args.host, port=args.port)
+    serve_bot(settings, worker=not args.no_worker, host=args.host or settings.lmops_host,
+              port=args.port)
     return 0
 
 

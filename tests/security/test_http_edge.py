@@ -337,3 +337,17 @@ async def test_a_failed_jobs_message_shows_file_names_not_server_paths(bot):
     for shown in (text, jobs):
         assert "/home/" not in shown and "/tmp/" not in shown and "alice" not in shown
     assert "FileNotFoundError" in jobs
+
+
+# -- item 8: `lmops serve` listens where LMOPS_HOST says ----------------------------------------
+
+
+def test_lmops_serve_listens_on_lmops_host(served: Served):
+    """The served bot has LMOPS_HOST=127.0.0.2: it answers there and not on 127.0.0.1 (with
+    the old default of 0.0.0.0 it answered on both); `--help` names the setting."""
+    assert _get(f"{served.url}/healthz")[0] == 200
+    with pytest.raises(ConnectionRefusedError):
+        _get(f"http://127.0.0.1:{served.port}/healthz", timeout=2)
+    out = subprocess.run([sys.executable, "-m", "lmops.cli", "serve", "--help"], check=True,
+                         capture_output=True, text=True).stdout
+    assert "LMOPS_HOST" in out and "0.0.0.0" in out and "127.0.0.1" in out
