@@ -30,6 +30,7 @@ from bot.job_requests import Origin
 from bot.kinds import JOB_SUBCOMMANDS, JobRequest
 from bot.mrkdwn import code, mention
 from bot.runtime import BotRuntime
+from engine.registry import hub_models
 
 
 def button_value(body: dict[str, Any]) -> str:
@@ -46,7 +47,8 @@ def origin_of(body: dict[str, Any], context: AsyncBoltContext) -> Origin:
     return Origin(team_id=context["lm_team"], workspace_id=context["lm_workspace_id"],
                   user_id=context.user_id or "", channel_id=channel,
                   thread_ts=message.get("thread_ts") or container.get("thread_ts"),
-                  response_url=body.get("response_url"))
+                  response_url=body.get("response_url"),
+                  hub_models=hub_models(context["lm"].settings.lmops_hub_models))
 
 
 def _button_key(origin: Origin, body: dict[str, Any], action_id: str) -> str:

@@ -31,6 +31,7 @@ from bot.kinds import JOB_SUBCOMMANDS, JobRequest
 from bot.runtime import BotRuntime
 from engine.errors import EngineError
 from engine.kinds import get_kind
+from engine.registry import hub_models
 from storage.errors import StorageError
 from storage.tables import JobPublic
 
@@ -125,7 +126,8 @@ def install(app: AsyncApp, rt: BotRuntime) -> None:
         command: Command = context["lm_command"]
         origin = Origin(team_id=context["lm_team"], workspace_id=context["lm_workspace_id"],
                         user_id=context.user_id or "", channel_id=body.get("channel_id"),
-                        response_url=body.get("response_url"))
+                        response_url=body.get("response_url"),
+                        hub_models=hub_models(rt.settings.lmops_hub_models))
         if command.job_kind is not None:
             await ack(**ephemeral(queued_blocks(command)))
             trigger = body.get("trigger_id")

@@ -37,6 +37,8 @@ class Origin:
     channel_id: str | None
     thread_ts: str | None = None
     response_url: str | None = None
+    #: hub ids this request may name as a model: the admin's `LMOPS_HUB_MODELS`
+    hub_models: frozenset[str] = frozenset()
 
     def job(self, kind: str, params: Any, key: str | None) -> JobCreate:
         """A job of `kind` with its params object; `key` makes enqueueing it twice return the
@@ -58,17 +60,22 @@ def job_view(job: JobPublic) -> dict[str, Any]:
     return view
 
 
-async def resolve_model(store: BotStore, workspace_id: int, name: str) -> tuple[str, str | None]:
-    """`(name, task)` of a built-in model, a model of this workspace, or a hub id (task None)."""
+async def resolve_model(store: BotStore, origin: Origin, name: str) -> tuple[str, str | None]:
+    """`(name, task)` of a built-in model, a model of this workspace, or a hub id an admin
+    allowed (`LMOPS_HUB_MODELS`; task None). Folders and other hub ids are for the CLI: a name
+    with a `/` would make the worker read a folder or try the hub."""
     if name in builtin_tasks():
         return name, builtin_tasks()[name]
     found: ModelPublic | None = await store.run(model_records.find_model,
-                                                workspace_id=workspace_id, ref=name,
+                                                workspace_id=origin.workspace_id, ref=name,
                                                 bare_ids=False)
     if found is not None:
         return found.name, found.task
-    if "/" in name:
+    if name in origin.hub_models:
         return name, None
+    if "/" in name:
+        raise CommandError(f"there is no model {name!r} here: Slack takes the models "
+                           "`/lm models` lists (hub ids and folders are for the CLI)")
     raise CommandError(f"there is no model {name!r} here; `/lm models` lists them")
 
 

@@ -6,6 +6,11 @@ A model is named by one of:
   holding `lmops_model.json`);
 - a local folder with a HuggingFace `config.json` (or a `.gguf` file);
 - a HuggingFace hub id (`org/name`), loaded when the machine can reach the hub.
+
+Folders and hub ids are for the CLI (and its `local` workspace). A registry made with
+`external=False`, as the worker makes one for a job of a Slack workspace, knows only the
+built-ins, its catalog's models and the hub ids of `hub_models` (`LMOPS_HUB_MODELS`): any
+other name is an `UnknownModelError`, without looking at the file system or the hub.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -128,13 +134,24 @@ class FileCatalog:
         return spec
 
 
-class ModelRegistry:
-    """Built-in models plus the fine-tuned models of a catalog."""
+def hub_models(setting: str | None) -> frozenset[str]:
+    """The hub ids of a comma-separated setting (`LMOPS_HUB_MODELS`) that look like hub ids."""
+    ids = (part.strip() for part in (setting or "").split(","))
+    return frozenset(i for i in ids if _HUB_ID.match(i) and ".." not in i)
 
-    def __init__(self, models_dir: Path | None = None, *, catalog: ModelCatalog | None = None) -> None:
+
+class ModelRegistry:
+    """Built-in models plus the fine-tuned models of a catalog; with `external` (the
+    default, the CLI's) also local folders and any hub id, else only the hub ids of
+    `hub_models`."""
+
+    def __init__(self, models_dir: Path | None = None, *, catalog: ModelCatalog | None = None,
+                 external: bool = True, hub_models: Iterable[str] = ()) -> None:
         if catalog is None and models_dir is None:
             raise ValueError("ModelRegistry needs a models_dir or a catalog")
         self.catalog: ModelCatalog = catalog or FileCatalog(Path(models_dir))  # type: ignore[arg-type]
+        self.external = external
+        self.hub_models = frozenset(hub_models)
 
     def list(self) -> list[ModelSpec]:
         return builtin_models() + self.catalog.list()
@@ -155,6 +172,10 @@ class ModelRegistry:
         for spec in self.list():
             if spec.name == name:
                 return spec
+        if not self.external:  # no folders, no hub ids but the allowed ones
+            if name in self.hub_models:
+                return ModelSpec(name=name, task="classify", path=name, base=name)
+            raise UnknownModelError(f"unknown model {name!r}; " + self._known())
         path = Path(name).expanduser()
         if path.is_dir() and (path / SPEC_FILE).exists():
             return read_spec(path / SPEC_FILE)
@@ -167,6 +188,9 @@ class ModelRegistry:
         raise UnknownModelError(f"unknown model {name!r}; " + self._known())
 
     def _known(self) -> str:
+        if not self.external:
+            allowed = sorted(self.hub_models)
+            return "known models: " + ", ".join(self.names() + allowed)
         return (
             "known models: " + ", ".join(self.names())
             + " (or a local model folder, or a HuggingFace hub id like org/name)"

@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     lmops_artifacts: Path | None = None
     lmops_database_url: str | None = None
     lmops_admins: str = ""
+    lmops_hub_models: str = ""  # hub ids Slack may name (comma-separated); see engine.registry
     lmops_port: int = Field(default=3000, ge=0, le=65535)
     # `lmops serve`'s interface: all interfaces, as a container needs; 127.0.0.1 behind a proxy
     lmops_host: str = "0.0.0.0"

@@ -13,7 +13,13 @@ job has a heartbeat thread; when the heartbeat says the job was cancelled (or ta
 the worker is asked to stop (SIGTERM), the job's `should_cancel` turns true and the engine stops
 at its next step: a cancelled job ends `cancelled`, a job stopped by a shutdown is checkpointed
 and handed back to the queue for another worker. Errors the kind calls permanent fail the job
-at once; others are retried with the worker's backoff, up to the job's `max_attempts`.
+at once; others are retried with the worker's backoff, up to the job's `max_attempts`. A
+model that can't be loaded (`ModelLoadError`, such as a hub download that failed) fails its
+job at once too: another try would hold a lane as long again, for the same answer.
+
+A job of a Slack workspace gets a registry of names only (`ModelRegistry(external=False)`):
+the built-ins, the workspace's models and the hub ids of `LMOPS_HUB_MODELS`, never a folder
+or another hub id. Only the CLI's `local` workspace resolves folders and any hub id.
 """
 
 from __future__ import annotations
@@ -30,15 +36,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.errors import CancelledError, EngineError
+from engine.errors import CancelledError, EngineError, ModelLoadError
 from engine.kinds import JobContext, JobSpec, all_kinds, get_kind
-from engine.registry import ModelRegistry, ModelSpec
+from engine.registry import ModelRegistry, ModelSpec, hub_models
 from engine.settings import Settings
 from storage import queue
 from storage.db import make_engine, session_scope
 from storage.notify import JobWatcher
 from storage.model_records import list_models, register_model
 from storage.retry import RetryPolicy
+from storage.tables.accounts import LOCAL_TEAM_ID, Workspace
 from storage.tables.assets import RegisteredModelCreate
 
 log = logging.getLogger(__name__)
@@ -99,6 +106,7 @@ class Worker:
         self.wake = threading.Condition()
         self.shutting_down = False
         self.jobs_done = 0
+        self._local: dict[int, bool] = {}  # workspace id -> is the CLI's `local` workspace
 
     # ------------------------------------------------------------------ lifecycle
     def run(self, *, install_signals: bool = True) -> None:
@@ -152,6 +160,25 @@ class Worker:
             prefer = torch.cuda.is_available()
         kinds = [name for name, spec in all_kinds().items() if spec.prefers_gpu]
         return kinds if prefer and kinds else None
+
+    def _registry(self, workspace_id: int, **catalog: Any) -> ModelRegistry:
+        """The models a job of this workspace may name: folders and any hub id only for the
+        CLI's `local` workspace."""
+        return ModelRegistry(catalog=StorageCatalog(self.db, workspace_id, **catalog),
+                             external=self._is_local(workspace_id),
+                             hub_models=hub_models(self.settings.lmops_hub_models))
+
+    def _is_local(self, workspace_id: int) -> bool:
+        if workspace_id not in self._local:
+            try:
+                with session_scope(self.db) as session:
+                    row = session.get(Workspace, workspace_id)
+                    team = row.team_id if row is not None else None
+            except Exception:  # a database hiccup: names only, this once
+                log.exception("reading workspace %s failed", workspace_id)
+                return False
+            self._local[workspace_id] = team == LOCAL_TEAM_ID
+        return self._local[workspace_id]
 
     # ------------------------------------------------------------------ lanes
     def _lane(self, kinds: tuple[str, ...] | None) -> None:
@@ -216,7 +243,7 @@ class Worker:
         beat = threading.Thread(target=self._heartbeat, args=(group.job_ids, state), daemon=True)
         beat.start()
         ctx = JobContext(settings=self.settings, job_id=group.job_ids[0],
-                         registry=ModelRegistry(catalog=StorageCatalog(self.db, group.workspace_id)))
+                         registry=self._registry(group.workspace_id))
         started = time.monotonic()
         try:
             results = spec.batching.run(group, ctx)
@@ -259,9 +286,9 @@ class Worker:
             state.done.set()
             self._finish(job_id, error=f"bad job: {exc}", retry=False)
             return
-        catalog = StorageCatalog(self.db, workspace_id, creator=user_id, job_id=job_id)
+        registry = self._registry(workspace_id, creator=user_id, job_id=job_id)
         ctx = JobContext(
-            settings=self.settings, registry=ModelRegistry(catalog=catalog), job_id=job_id,
+            settings=self.settings, registry=registry, job_id=job_id,
             progress=self._progress_writer(job_id, state),
             should_cancel=lambda: state.stop_reason is not None or self.shutting_down)
         started = time.monotonic()
@@ -271,7 +298,7 @@ class Worker:
             state.done.set()
             self._stopped(job_id, state)
             return
-        except kind.permanent_errors as exc:  # bad input won't get better by retrying
+        except (*kind.permanent_errors, ModelLoadError) as exc:  # retrying won't help
             state.done.set()
             self._finish(job_id, error=str(exc), retry=False)
             return

@@ -25,7 +25,7 @@ async def chat_params(store: BotStore, origin: Origin, text: str, model: str | N
     if not text.strip():
         raise CommandError("ask me something, like `@lmops how do I reset my password?`")
     if model:
-        model, task = await resolve_model(store, origin.workspace_id, model)
+        model, task = await resolve_model(store, origin, model)
         if task not in (None, "chat"):
             raise CommandError(f"{model!r} is not a chat model; `/lm models` lists them")
     else:

@@ -32,7 +32,7 @@ async def to_params(store: BotStore, origin: Origin, request: JobRequest
                     ) -> tuple[ClassifyJob, dict[str, Any]]:
     model, labels = request.option("model"), request.option("labels")
     if model:
-        model, task = await resolve_model(store, origin.workspace_id, model)
+        model, task = await resolve_model(store, origin, model)
         if task == "chat":
             raise CommandError(f"{model!r} is a chat model; try `/lm chat model={model} ...`")
         if task == "embed" and not labels:

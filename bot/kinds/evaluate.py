@@ -44,7 +44,7 @@ def check(request: JobRequest) -> None:
 async def to_params(store: BotStore, origin: Origin, request: JobRequest
                     ) -> tuple[EvalParams, dict[str, Any]]:
     dataset = await resolve_dataset(store, origin.workspace_id, request.args[1])
-    model, task = await resolve_model(store, origin.workspace_id, request.args[0])
+    model, task = await resolve_model(store, origin, request.args[0])
     if task is not None and task not in _COMPATIBLE.get(dataset.task, ()):
         raise CommandError(f"{model!r} is a {task} model and {dataset.name!r} a "
                            f"{dataset.task} data set; they don't go together")

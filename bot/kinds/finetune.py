@@ -55,7 +55,7 @@ async def to_params(store: BotStore, origin: Origin, request: JobRequest
         raise CommandError(f"data set {dataset.name!r} is a {dataset.task} data set, so "
                            f"task={task} can't train on it")
     if base:
-        base, base_task = await resolve_model(store, origin.workspace_id, base)
+        base, base_task = await resolve_model(store, origin, base)
         if base_task == "chat" and dataset.task != "chat":
             raise CommandError(f"{base!r} is a chat model; a classify data set needs an encoder "
                                "base such as minilm")

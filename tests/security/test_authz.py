@@ -163,3 +163,117 @@ async def test_interaction_shapes_lmops_never_sends_do_nothing(bot):
                                           value=str(job.id))
     await bot.wait(lambda: bot.jobs()[0].status == "cancelled")
     assert [e.actor for e in bot.audit("job.cancel")] == [ALICE]
+
+
+# -- item 5: from Slack, a model is a name the workspace has (or a built-in) -----------------
+
+
+@async_test
+async def test_slack_names_no_folders_and_no_hub_ids(bot):
+    bot.add_dataset("tickets")
+    for text in ("classify model=tmp/x hello", "classify model=nonexist/zzz hello",
+                 "finetune tickets base=org/some-encoder", "eval org/some-model tickets",
+                 "chat model=tmp/x hi"):
+        await bot.command(text, user=ALICE)
+    await bot.rt.drain()
+    refusals = [t for t in bot.ephemeral_texts(ALICE) if "hub ids and folders are for the CLI"
+                in t]
+    assert len(refusals) == 5, bot.ephemeral_texts(ALICE)
+    assert "there is no model 'tmp/x' here" in refusals[0]
+    assert bot.jobs() == []
+    # an admin's allow-list (LMOPS_HUB_MODELS) lets Slack name that one hub id, and only it
+    bot.rt.settings = bot.settings.model_copy(update={"lmops_hub_models": "org/allowed"})
+    await bot.command("classify model=org/allowed hello", user=BOB)
+    await bot.command("classify model=org/other hello", user=BOB)
+    [job] = await bot.wait_jobs(1)
+    await bot.rt.drain()
+    assert job.params["model"] == "org/allowed" and len(bot.jobs()) == 1
+
+
+def worker_home(tmp_path: Path, monkeypatch):
+    from engine.settings import get_settings
+    from storage import migrate
+
+    monkeypatch.setenv("LMOPS_HOME", str(tmp_path / "home"))
+    settings = get_settings()
+    settings.home.mkdir(parents=True)
+    migrate.upgrade(settings.database_url)
+    return settings
+
+
+def run_until_done(settings, job_ids: list[int], timeout: float = 120.0) -> dict[int, object]:
+    """A real worker (retrying at once) until the jobs have ended; their final rows."""
+    import threading
+
+    from engine.worker import Worker, WorkerConfig
+    from storage import queue
+    from storage.db import make_engine, session_scope
+    from storage.retry import RetryPolicy
+
+    db = make_engine(settings.database_url)
+    worker = Worker(settings, WorkerConfig(prefer_gpu_kinds=False, poll_interval=0.1,
+                                           heartbeat_interval=0.2,
+                                           retry=RetryPolicy(base_delay=0.05, max_delay=0.05)),
+                    db=db)
+    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+
+    def rows():
+        with session_scope(db) as session:
+            return {i: queue.get_job(session=session, job_id=i) for i in job_ids}
+
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            done = rows()
+            if all(j.status in ("succeeded", "failed") for j in done.values()):
+                return done
+            time.sleep(0.1)
+        raise AssertionError(f"jobs still running: {rows()}")
+    finally:
+        worker.shutdown()
+        thread.join(30)
+
+
+def enqueue_classify(settings, team: str, model: str) -> int:
+    from storage import accounts, queue
+    from storage.db import make_engine, session_scope
+    from storage.tables.jobs import JobCreate
+
+    with session_scope(make_engine(settings.database_url)) as session:
+        ws = accounts.get_or_create_workspace(session=session, team_id=team).id
+        return queue.enqueue(session=session, job_in=JobCreate(
+            workspace_id=ws, kind="classify", params={"texts": ["hi"], "model": model},
+            max_attempts=3)).id
+
+
+def test_a_slack_workspaces_job_reads_no_folder_and_a_hub_failure_is_final(tmp_path, monkeypatch):
+    settings = worker_home(tmp_path, monkeypatch)
+    folder = tmp_path / "cwd" / "tmp" / "x"  # a model folder where the worker runs
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(
+        {"architectures": ["BertForSequenceClassification"], "model_type": "bert"}))
+    monkeypatch.chdir(tmp_path / "cwd")
+    touched: list[str] = []
+    watching = [True]
+
+    def audit(event: str, args: tuple) -> None:
+        if watching[0] and event in ("open", "os.listdir", "os.scandir") and args and \
+                str(tmp_path / "cwd") in str(args[0] if event != "open" else args[0]):
+            touched.append(f"{event} {args[0]}")
+
+    sys.addaudithook(audit)  # hooks stay for the process: `watching` turns this one off
+    try:
+        slack_job = enqueue_classify(settings, "T0SLACKWS", "tmp/x")
+        local_hub = enqueue_classify(settings, "local", "nonexist/zzz")
+        done = run_until_done(settings, [slack_job, local_hub])
+    finally:
+        watching[0] = False
+    refused = done[slack_job]
+    assert (refused.status, refused.attempts) == ("failed", 1)
+    assert "unknown model 'tmp/x'" in refused.error and str(folder) not in refused.error
+    assert touched == []
+    # the CLI's workspace still tries hub ids, and a download that fails is final at once
+    hub = done[local_hub]
+    assert (hub.status, hub.attempts) == ("failed", 1), (hub.status, hub.attempts, hub.error)
+    assert "nonexist/zzz" in hub.error
