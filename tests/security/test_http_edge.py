@@ -123,13 +123,15 @@ def _big_json(size: int, piece: int = 64 * 1024) -> Iterator[bytes]:
 
 
 def _read_response(sock: socket.socket) -> tuple[int, bytes]:
+    """A response's status and body (to its Content-Length, or to the end of the stream)."""
     data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
+    while b"\r\n\r\n" not in data and (chunk := sock.recv(65536)):
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
+    lengths = [int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")[1:]
+               if line.lower().startswith(b"content-length:")]
+    while (not lengths or len(body) < lengths[0]) and (chunk := sock.recv(65536)):
+        body += chunk
     return int(head.split()[1]), body
 
 
