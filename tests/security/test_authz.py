@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -259,8 +260,10 @@ def test_a_slack_workspaces_job_reads_no_folder_and_a_hub_failure_is_final(tmp_p
 
     def audit(event: str, args: tuple) -> None:
         if watching[0] and event in ("open", "os.listdir", "os.scandir") and args and \
-                str(tmp_path / "cwd") in str(args[0] if event != "open" else args[0]):
-            touched.append(f"{event} {args[0]}")
+                isinstance(args[0], (str, bytes, os.PathLike)):
+            where = os.path.abspath(os.fsdecode(args[0]))
+            if where.startswith(str(tmp_path / "cwd" / "tmp")):
+                touched.append(f"{event} {where}")
 
     sys.addaudithook(audit)  # hooks stay for the process: `watching` turns this one off
     try:
