@@ -1,6 +1,7 @@
 """Data sets from files shared in Slack: download with the bot token (only from Slack's file
-host or the host of `SLACK_API_URL`, size-limited), validate with `engine.data` (no torch),
-store under `<artifacts>/datasets/<sha256>/<name>` atomically, record the data set (once per
+host or the host of `SLACK_API_URL`, size-limited), validate with `engine.data` in a child
+process (niced, memory-limited, at most `MAX_ROWS` rows, one at a time: the bot's memory and
+event loop stay free), store under `<artifacts>/datasets/<sha256>/<name>` atomically, record the data set (once per
 content and workspace), and answer in the file's thread with the validation report and
 Fine-tune / Evaluate buttons. A file that can't be used gets the reasons; nothing is kept.
 """
@@ -9,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import os
 import re
+import sys
 import tempfile
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,16 +28,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks import dataset_report_blocks, fallback_text
 from bot.job_requests import Origin
 from bot.runtime import BotRuntime
-from engine.data import (
-    DIALOGUE_PAIRS,
-    DataError,
-    Table,
-    load_classification,
-    load_dialogue,
-    read_table,
-    validate_classification,
-    validate_dialogue,
-)
+from engine.data_formats import UPLOAD_MAX_ROWS, check_upload, upload_refusal
 from storage import datasets
 from storage.tables import DatasetCreate, DatasetPublic
 
@@ -46,6 +41,15 @@ EXTENSIONS = (".csv", ".tsv", ".jsonl", ".json")
 DATA_LIKE = (*EXTENSIONS, ".txt", ".tab", ".ndjson", ".xlsx", ".xls", ".ods", ".parquet")
 SLACK_FILE_HOST = "files.slack.com"
 _TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)
+#: The most rows a data set may have (the checker stops reading there).
+MAX_ROWS = UPLOAD_MAX_ROWS
+#: The checker process: its address-space limit, its time limit, how many run at once.
+CHECK_MEMORY = 1024**3
+CHECK_TIMEOUT = 120.0
+CHECKERS = 1
+_CHILD = "from engine.data_formats import upload_main; upload_main()"
+_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
+    weakref.WeakKeyDictionary()
 
 
 class UploadError(Exception):
@@ -114,36 +118,54 @@ def safe_file_name(name: str) -> str:
     return safe or "data"
 
 
-def _looks_like_dialogue(table: Table) -> bool:
-    names = {c.strip().lower() for c in table.columns}
-    return "messages" in names or any(set(pair) <= names for pair in DIALOGUE_PAIRS)
-
-
-def refused(name: str, problems: list[str], task: str = "classify", n: int = 0) -> dict[str, Any]:
-    """A report (the `ValidationReport.to_json()` shape) for a file that can't be used."""
-    return {"source": name, "task": task, "n": n, "usable": 0, "ok": False,
-            "label_counts": {}, "problems": problems, "warnings": []}
+refused = upload_refusal
 
 
 def inspect(data: bytes, name: str) -> tuple[dict[str, Any], list[str]]:
-    """Validate a data file: the report (`ValidationReport.to_json()`) and the columns."""
+    """Validate a data file in this process: the report (`ValidationReport.to_json()`, row
+    lists cut to their first few) and the columns. The bot uses `check_isolated`."""
+    return check_upload(data, name, max_rows=MAX_ROWS)
+
+
+def _child_env() -> dict[str, str]:
+    """The checker's environment: no Slack or lmops settings (no tokens, no database URL)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "LMOPS_"))}
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+async def check_isolated(data: bytes, name: str) -> tuple[dict[str, Any], list[str]]:
+    """`inspect` in a child process (one at a time); raises `UploadError` when it fails."""
+    slots = _SLOTS.setdefault(asyncio.get_running_loop(), asyncio.Semaphore(CHECKERS))
+    async with slots:
+        with tempfile.TemporaryDirectory(prefix="lmops-upload-") as folder:
+            path = Path(folder) / "data"
+            await asyncio.to_thread(path.write_bytes, data)
+            request = json.dumps({"path": str(path), "name": name, "max_rows": MAX_ROWS,
+                                  "memory_bytes": CHECK_MEMORY}).encode()
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", _CHILD, stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                env=_child_env())
+            try:
+                out, err = await asyncio.wait_for(proc.communicate(request), CHECK_TIMEOUT)
+            except TimeoutError:
+                raise UploadError(f"checking the file took over {CHECK_TIMEOUT:.0f} s; upload "
+                                  "fewer rows") from None
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
     try:
-        table = read_table(data, filename=name)
-    except DataError as error:
-        return refused(name, [str(error)]), []
-    order = ("chat", "classify") if _looks_like_dialogue(table) else ("classify", "chat")
-    first_error = ""
-    for task in order:
-        try:
-            if task == "classify":
-                report = validate_classification(load_classification(table))
-            else:
-                report = validate_dialogue(load_dialogue(table))
-        except DataError as error:
-            first_error = first_error or str(error)
-            continue
-        return report.to_json(), list(table.columns)
-    return refused(name, [first_error], order[0], len(table.rows)), list(table.columns)
+        if proc.returncode != 0:
+            raise ValueError(f"exit status {proc.returncode}")
+        answer = json.loads(out)
+        return dict(answer["report"]), [str(c) for c in answer["columns"]]
+    except (ValueError, KeyError, TypeError) as error:
+        log.error("the upload checker failed (%s): %s", error, err.decode(errors="replace")[-2000:])
+        raise UploadError("the file couldn't be checked (the checker stopped); share it again "
+                          "to retry") from None
 
 
 def store_file(root: Path, sha256: str, name: str, data: bytes) -> Path:
@@ -216,7 +238,10 @@ async def _keep(rt: BotRuntime, client: AsyncWebClient, origin: Origin, thread_t
                               f"this file was uploaded before as data set {existing.name!r}"]
         await _reply(client, origin, thread_ts, existing, report)
         return
-    report, columns = await asyncio.to_thread(inspect, data, name)
+    try:
+        report, columns = await check_isolated(data, name)
+    except UploadError as error:
+        report, columns = refused(name, [f"{name}: {error}"]), []
     if not report.get("ok"):
         await _reply(client, origin, thread_ts, name, report)
         return

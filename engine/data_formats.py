@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,14 +44,16 @@ class Table:
             raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {self.format!r}")
 
 
-def read_table(path_or_bytes: Source, *, filename: str | None = None) -> Table:
+def read_table(path_or_bytes: Source, *, filename: str | None = None,
+               max_rows: int | None = None) -> Table:
     """Read a CSV, TSV, JSONL, JSON (a list of objects, or {"data": [...]}) or TXT file.
 
     The format comes from the extension of `filename` (or of the path), and is sniffed from the
     content when there is none. Text must be UTF-8, with or without a BOM. A `.txt` file holds
     one text per line (column `text`) unless its first line has a tab (then it is a TSV).
     Raises `DataError` for a missing or unreadable file, non-UTF-8 text, an empty file, a file
-    without data rows, and malformed rows (naming the row).
+    without data rows, malformed rows (naming the row), and more than `max_rows` rows (reading
+    stops there).
     """
     if isinstance(path_or_bytes, bytes):
         name, data = filename or "upload", path_or_bytes
@@ -72,15 +75,25 @@ def read_table(path_or_bytes: Source, *, filename: str | None = None) -> Table:
     if fmt == "txt" and "\t" in text.lstrip().split("\n", 1)[0]:
         fmt = "tsv"
     if fmt in ("json", "jsonl"):
-        table = _read_json(text, name, fmt)
+        table = _read_json(text, name, fmt, max_rows)
     elif fmt == "txt":
-        lines = [(i, line.strip()) for i, line in enumerate(text.splitlines(), 1) if line.strip()]
+        lines = []
+        for i, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                lines.append((i, line.strip()))
+                _check_rows(len(lines), max_rows, name)
         table = Table(["text"], [{"text": t} for _, t in lines], name, [i for i, _ in lines], "txt")
     else:
-        table = _read_delimited(text, name, fmt)
+        table = _read_delimited(text, name, fmt, max_rows)
     if not table.rows:
         raise DataError(f"{name} has no data rows" + (" (only a header)" if table.columns else ""))
     return table
+
+
+def _check_rows(n: int, max_rows: int | None, name: str) -> None:
+    if max_rows is not None and n > max_rows:
+        raise DataError(f"{name} has more than {max_rows:,} rows; data sets may have at most "
+                        f"{max_rows:,}")
 
 
 def _decode(data: bytes, name: str) -> str:
@@ -109,18 +122,20 @@ def _sniff(text: str) -> str:
     return "tsv" if "\t" in head.split("\n", 1)[0] else "csv"
 
 
-def _read_delimited(text: str, name: str, fmt: str) -> Table:
+def _read_delimited(text: str, name: str, fmt: str, max_rows: int | None) -> Table:
     first = text.lstrip().split("\n", 1)[0]
     delimiter = "\t" if fmt == "tsv" else ";" if ";" in first and "," not in first else ","
     try:
-        return _parse_delimited(text, name, fmt, delimiter, csv.QUOTE_MINIMAL)
+        return _parse_delimited(text, name, fmt, delimiter, csv.QUOTE_MINIMAL, max_rows)
     except csv.Error as e:
         if fmt != "tsv":
             raise DataError(f"{name}: {e.args[0]}") from None
-    return _parse_delimited(text, name, fmt, delimiter, csv.QUOTE_NONE)  # plain TSV, no quoting
+    return _parse_delimited(text, name, fmt, delimiter, csv.QUOTE_NONE,  # plain TSV, no quoting
+                            max_rows)
 
 
-def _parse_delimited(text: str, name: str, fmt: str, delimiter: str, quoting: int) -> Table:
+def _parse_delimited(text: str, name: str, fmt: str, delimiter: str, quoting: int,
+                     max_rows: int | None) -> Table:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting,
                         strict=True)
     header: list[str] | None = None
@@ -143,6 +158,7 @@ def _parse_delimited(text: str, name: str, fmt: str, delimiter: str, quoting: in
             header = [h.strip() for h in record]
         else:
             records.append((start, record))
+            _check_rows(len(records), max_rows, name)
     header = header or []
     too_long = [n for n, r in records if len(r) > len(header)]
     if too_long:
@@ -160,7 +176,7 @@ def _parse_delimited(text: str, name: str, fmt: str, delimiter: str, quoting: in
     return Table(header, rows, name, [n for n, _ in records], fmt)
 
 
-def _read_json(text: str, name: str, fmt: str) -> Table:
+def _read_json(text: str, name: str, fmt: str, max_rows: int | None) -> Table:
     decoder = json.JSONDecoder()
     if fmt == "json" or text.lstrip().startswith("["):
         try:
@@ -170,7 +186,7 @@ def _read_json(text: str, name: str, fmt: str) -> Table:
                 raise DataError(f"{name} is not valid JSON: {e.msg} (line {e.lineno}, column "
                                 f"{e.colno})") from None
         else:
-            return _json_table(value, text, name, decoder)
+            return _json_table(value, text, name, decoder, max_rows)
     items: list[tuple[int, Any]] = []
     for number, line in enumerate(text.splitlines(), 1):
         if line.strip():
@@ -179,10 +195,12 @@ def _read_json(text: str, name: str, fmt: str) -> Table:
             except json.JSONDecodeError as e:
                 raise DataError(f"{name}: row {number} is not valid JSON: {e.msg} (column "
                                 f"{e.colno})") from None
+            _check_rows(len(items), max_rows, name)
     return _objects_table(items, name, "jsonl")
 
 
-def _json_table(value: Any, text: str, name: str, decoder: json.JSONDecoder) -> Table:
+def _json_table(value: Any, text: str, name: str, decoder: json.JSONDecoder,
+                max_rows: int | None) -> Table:
     start = len(text) - len(text.lstrip())
     if isinstance(value, dict):
         lists = [k for k, v in value.items()
@@ -196,6 +214,7 @@ def _json_table(value: Any, text: str, name: str, decoder: json.JSONDecoder) -> 
         value, start = value[key], _member_start(text, start, key, decoder)
     if not isinstance(value, list):
         raise DataError(f"{name}: expected a list of objects, found a JSON {type(value).__name__}")
+    _check_rows(len(value), max_rows, name)
     lines = _element_lines(text, start, decoder)
     if len(set(lines)) < len(lines):  # objects share lines: number them by position instead
         lines = list(range(1, len(lines) + 1))
@@ -243,3 +262,95 @@ def _objects_table(items: list[tuple[int, Any]], name: str, fmt: str) -> Table:
     columns = list(dict.fromkeys(k for _, obj in items for k in obj))
     rows = [{c: obj.get(c) for c in columns} for _, obj in items]
     return Table(columns, rows, name, [n for n, _ in items], fmt)
+
+
+# -- uploads: checked in a child process ---------------------------------------------------
+
+#: The most rows an uploaded data set may have (reading stops after that many).
+UPLOAD_MAX_ROWS = 200_000
+#: The most bytes a check's answer (report + columns) may have: what is stored and shown.
+UPLOAD_MAX_ANSWER = 256 * 1024
+_LINE_LIMIT = 500  # characters of one problem or warning line
+
+
+def upload_refusal(name: str, problems: list[str], task: str = "classify",
+                   n: int = 0) -> dict[str, Any]:
+    """A report (the `ValidationReport.to_json()` shape) for a file that can't be used."""
+    return {"source": name, "task": task, "n": n, "usable": 0, "ok": False,
+            "label_counts": {}, "problems": problems, "warnings": []}
+
+
+def check_upload(data: bytes, name: str, *,
+                 max_rows: int | None = UPLOAD_MAX_ROWS) -> tuple[dict[str, Any], list[str]]:
+    """Validate an uploaded data file: its report (`ValidationReport.to_json()`, with row lists
+    cut to their first few) and its columns. Tried as classification data first, or as
+    dialogue first when its columns look like dialogue."""
+    from engine.data import (
+        DIALOGUE_PAIRS,
+        load_classification,
+        load_dialogue,
+        validate_classification,
+        validate_dialogue,
+    )
+
+    try:
+        table = read_table(data, filename=name, max_rows=max_rows)
+    except DataError as error:
+        return upload_refusal(name, [str(error)]), []
+    names = {c.strip().lower() for c in table.columns}
+    dialogue = "messages" in names or any(set(pair) <= names for pair in DIALOGUE_PAIRS)
+    order = ("chat", "classify") if dialogue else ("classify", "chat")
+    first_error = ""
+    for task in order:
+        try:
+            if task == "classify":
+                report = validate_classification(load_classification(table))
+            else:
+                report = validate_dialogue(load_dialogue(table))
+        except DataError as error:
+            first_error = first_error or str(error)
+            continue
+        return report.to_json(), list(table.columns)
+    return upload_refusal(name, [first_error], order[0], len(table.rows)), list(table.columns)
+
+
+def _short(line: str) -> str:
+    return line if len(line) <= _LINE_LIMIT else line[:_LINE_LIMIT - 1] + "…"
+
+
+def upload_answer(data: bytes, name: str, *, max_rows: int | None = UPLOAD_MAX_ROWS) -> str:
+    """`check_upload` as the JSON a child process prints: {"report": ..., "columns": [...]},
+    lines cut to 500 characters, at most `UPLOAD_MAX_ANSWER` bytes."""
+    try:
+        report, columns = check_upload(data, name, max_rows=max_rows)
+    except MemoryError:
+        why = f"{name} needs too much memory to check; upload fewer or shorter rows"
+        report, columns = upload_refusal(name, [why]), []
+    for key in ("problems", "warnings"):
+        report[key] = [_short(str(line)) for line in report.get(key) or []]
+    answer = json.dumps({"report": report, "columns": columns})
+    if len(answer.encode()) > UPLOAD_MAX_ANSWER:
+        why = (f"{name}: its report would be over {UPLOAD_MAX_ANSWER // 1024} KB (too many or "
+               "too long column names or labels)")
+        report = upload_refusal(name, [why], report.get("task", "classify"), report.get("n", 0))
+        answer = json.dumps({"report": report, "columns": []})
+    return answer
+
+
+def upload_main() -> None:
+    """The child process's entry: a JSON request on stdin ({"path", "name", "max_rows",
+    "memory_bytes"}), the answer on stdout. Runs niced, with its address space limited."""
+    request = json.loads(sys.stdin.read())
+    try:
+        import resource
+
+        limit = int(request.get("memory_bytes") or 0)
+        if limit:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        os.nice(10)
+    except (ImportError, OSError, ValueError):
+        pass
+    with open(request["path"], "rb") as f:
+        data = f.read()
+    sys.stdout.write(upload_answer(data, str(request["name"]), max_rows=request.get("max_rows")))
+    sys.stdout.flush()

@@ -129,8 +129,14 @@ class ValidationReport:
             lines.append(f"Labels: {format_list(counts)}")
         return "\n".join(lines)
 
-    def to_json(self) -> dict[str, Any]:
-        """The report as a JSON-serialisable dict."""
+    def to_json(self, limit: int | None = LIST_LIMIT) -> dict[str, Any]:
+        """The report as a JSON-serialisable dict. Each list of rows holds its first `limit`
+        entries (all of them with `limit=None`); `counts` has their full lengths, so a report
+        stays small however many rows repeat."""
+        def cut(items: Sequence[Any]) -> list[Any]:
+            return list(items if limit is None else items[:limit])
+
+        unusable = list(self.unusable_rows.items())
         return {
             "source": self.source,
             "task": self.task,
@@ -139,12 +145,18 @@ class ValidationReport:
             "ok": self.ok,
             "max_chars": self.max_chars,
             "label_counts": dict(self.label_counts),
-            "empty_rows": list(self.empty_rows),
-            "duplicate_rows": [{"row": r, "same_as": s} for r, s in self.duplicate_rows],
-            "conflicting_rows": [list(g) for g in self.conflicting_rows],
-            "long_rows": list(self.long_rows),
-            "unusable_rows": {str(r): why for r, why in self.unusable_rows.items()},
-            "dropped_rows": self.dropped_rows,
+            "empty_rows": cut(self.empty_rows),
+            "duplicate_rows": [{"row": r, "same_as": s} for r, s in cut(self.duplicate_rows)],
+            "conflicting_rows": [cut(g) for g in cut(self.conflicting_rows)],
+            "long_rows": cut(self.long_rows),
+            "unusable_rows": {str(r): why for r, why in cut(unusable)},
+            "dropped_rows": cut(self.dropped_rows),
+            "counts": {"empty_rows": len(self.empty_rows),
+                       "duplicate_rows": len(self.duplicate_rows),
+                       "conflicting_rows": len(self.conflicting_rows),
+                       "long_rows": len(self.long_rows),
+                       "unusable_rows": len(self.unusable_rows),
+                       "dropped_rows": len(self.dropped_rows)},
             "problems": list(self.problems),
             "warnings": list(self.warnings),
         }
@@ -167,10 +179,12 @@ def _common_warnings(report: ValidationReport, what: str) -> None:
             f"{format_rows(report.empty_rows)}"
         )
     if report.duplicate_rows:
-        pairs = [f"{r} (same as {s})" for r, s in report.duplicate_rows]
+        n = len(report.duplicate_rows)
+        pairs = [f"{r} (same as {s})" for r, s in report.duplicate_rows[:LIST_LIMIT]]
+        more = f" and {n - LIST_LIMIT} more" if n > LIST_LIMIT else ""
         report.warnings.append(
-            f"{_plural(len(pairs), 'duplicate row')}, skipped: "
-            f"{'row' if len(pairs) == 1 else 'rows'} {format_list(pairs)}"
+            f"{_plural(n, 'duplicate row')}, skipped: "
+            f"{'row' if n == 1 else 'rows'} {', '.join(pairs)}{more}"
         )
     if report.long_rows:
         report.warnings.append(
@@ -217,10 +231,14 @@ def validate_classification(
 
     _common_warnings(report, "no text or no label")
     if report.conflicting_rows:
-        groups = ["(" + ", ".join(map(str, g)) + ")" for g in report.conflicting_rows]
+        n = len(report.conflicting_rows)
+        groups = ["(" + ", ".join(map(str, g[:LIST_LIMIT])) +
+                  (f", ... {len(g) - LIST_LIMIT} more" if len(g) > LIST_LIMIT else "") + ")"
+                  for g in report.conflicting_rows[:5]]
+        more = f" and {n - 5} more" if n > 5 else ""
         report.warnings.append(
-            f"{_plural(len(groups), 'text')} with conflicting labels (same text, different "
-            f"labels), kept: rows {format_list(groups, limit=5)}"
+            f"{_plural(n, 'text')} with conflicting labels (same text, different "
+            f"labels), kept: rows {', '.join(groups)}{more}"
         )
 
     if not counts:
