@@ -43,6 +43,11 @@ def _builtin_rows() -> tuple[dict[str, Any], ...]:
     return tuple({**spec.to_json(), "builtin": True} for spec in builtin_models())
 
 
+def _request(origin: Origin) -> dict[str, Any]:
+    """The audit details that name the request (its trigger id, so a replay is recognised)."""
+    return {"trigger": origin.trigger_id} if origin.trigger_id else {}
+
+
 async def _help(rt: BotRuntime, origin: Origin, command: Any) -> list[Block]:
     return help_blocks(getattr(command, "topic", None))
 
@@ -80,7 +85,7 @@ async def _cancel(rt: BotRuntime, origin: Origin, command: CancelCommand) -> lis
     job: JobPublic = await rt.store.find(queue.request_cancel, job_id=command.job_id,
                                          workspace_id=origin.workspace_id) or before
     await rt.store.audit(origin.workspace_id, origin.user_id, "job.cancel", job.id,
-                         kind=job.kind, status=job.status)
+                         kind=job.kind, status=job.status, **_request(origin))
     if job.status == "cancelled":
         return [section(f":no_entry_sign: Job #{job.id} is cancelled.")]
     return [section(f":no_entry_sign: Job #{job.id} stops at its next step.")]
@@ -96,7 +101,7 @@ async def _promote(rt: BotRuntime, origin: Origin, command: PromoteCommand) -> l
                                "(`/lm models` lists them)")
         raise CommandError(f"there is no model {command.model!r} here; `/lm models` lists them")
     await rt.store.audit(origin.workspace_id, origin.user_id, "model.promote", model.name,
-                         task=model.task)
+                         task=model.task, **_request(origin))
     return [section(f":star: {code(model.name)} is now this workspace's default "
                     f"{model.task} model.")]
 
@@ -117,13 +122,14 @@ async def _access(rt: BotRuntime, origin: Origin, command: AccessCommand) -> lis
             await rt.store.run(accounts.set_role, workspace_id=ws, slack_user_id=user,
                                role=role, granted_by=origin.user_id)
             await rt.store.audit(ws, origin.user_id, "role.grant", user, role=role,
-                                 previous=current)
+                                 previous=current, **_request(origin))
             note = f":white_check_mark: {mention(user)} is now a {role}."
     elif current != role:
         note = f"{mention(user)} is not a {role} (their role: {current})."
     else:
         await rt.store.run(accounts.revoke_role, workspace_id=ws, slack_user_id=user)
-        await rt.store.audit(ws, origin.user_id, "role.revoke", user, role=role)
+        await rt.store.audit(ws, origin.user_id, "role.revoke", user, role=role,
+                             **_request(origin))
         note = f":white_check_mark: {mention(user)} is no longer a {role}."
     return [section(note), *await _roles(rt, ws)]
 

@@ -28,7 +28,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_bolt.response import BoltResponse
 
 from bot.blocks import fallback_text, refused_blocks
-from bot.commands import SUBCOMMANDS, CommandError, allows, parse
+from bot.commands import MAX_JOB_ID, SUBCOMMANDS, CommandError, allows, parse
 from bot.runtime import REQUEST_INFO, BotRuntime, request_type
 from storage import queue
 
@@ -77,7 +77,8 @@ class Intent:
 
 def _job_id(value: Any) -> int | None:
     text = str(value or "").removeprefix("#")
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+    ok = text.isascii() and text.isdigit() and len(text) <= len(str(MAX_JOB_ID))
+    return int(text) if ok and int(text) <= MAX_JOB_ID else None
 
 
 def intent_of(body: dict[str, Any], context: AsyncBoltContext) -> Intent | None:

@@ -1,5 +1,6 @@
 """The words of a slash command's text: a tokenizer that keeps quoted phrases and Slack markup
-(`<@U1|bob>`, `<https://x|label>`) together, and Slack markup turned back into plain text."""
+(`<@U1|bob>`, `<https://x|label>`) together, Slack markup turned back into plain text, and
+`clean`, which takes NUL, control characters and bidi overrides out of what users type."""
 
 from __future__ import annotations
 
@@ -20,6 +21,15 @@ class Token:
 
 
 OPEN_QUOTES = {'"': '"”', "“": '"”“', "”": '"”'}
+#: Characters taken out of what users type: NUL and the other C0 controls but tab, newline
+#: and carriage return, DEL, and the bidirectional embeddings, overrides and isolates
+#: (U+202A-U+202E, U+2066-U+2069) that make text read differently from what it is.
+_INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: str) -> str:
+    """`text` without NUL, control characters and bidi overrides (see `_INVISIBLE`)."""
+    return _INVISIBLE.sub("", text)
 _SLACK_MARKUP = re.compile(r"<(?:[@#!]|https?://|mailto:)[^<>]*>")
 
 

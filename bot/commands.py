@@ -41,8 +41,8 @@ _MENTION = re.compile(rf"^<@({USER_ID_PATTERN})(?:\|([^>]*))?>$")
 
 __all__ = ["COMMAND", "ROLES", "SUBCOMMANDS", "WHO_MAY", "AccessCommand", "CancelCommand",
            "Command", "CommandError", "DatasetsCommand", "GRANTABLE_ROLES", "HelpCommand",
-           "JobCommand", "JobsCommand", "ModelsCommand", "PromoteCommand", "Subcommand", "allows",
-           "parse", "register", "required_role"]
+           "JobCommand", "JobsCommand", "MAX_JOB_ID", "ModelsCommand", "PromoteCommand",
+           "Subcommand", "allows", "job_id_of", "parse", "register", "required_role"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,10 @@ class JobsCommand(Command):
     name: ClassVar[str] = "jobs"
 
 
+#: The largest job ID a database holds (a 64-bit row id); larger numbers name no job.
+MAX_JOB_ID = 2**63 - 1
+
+
 @dataclass(frozen=True)
 class JobCommand(Command):
     name: ClassVar[str] = "job"
@@ -68,11 +72,17 @@ class JobCommand(Command):
     def __post_init__(self) -> None:
         if self.job_id < 1:
             fail(f"job IDs are positive numbers, not {self.job_id}")
+        if self.job_id > MAX_JOB_ID:
+            fail(f"{show(str(self.job_id))} is too large to be a job ID; `/lm jobs` lists them")
 
 
 @dataclass(frozen=True)
 class CancelCommand(JobCommand):
     name: ClassVar[str] = "cancel"
+
+    @property
+    def changes_state(self) -> bool:
+        return True
 
 
 @dataclass(frozen=True)
@@ -82,6 +92,10 @@ class PromoteCommand(Command):
 
     def __post_init__(self) -> None:
         check_model(self.model)
+
+    @property
+    def changes_state(self) -> bool:
+        return True
 
 
 @dataclass(frozen=True)
@@ -107,19 +121,30 @@ class AccessCommand(Command):
     def role(self) -> str:
         return "anyone" if self.action == "show" else "admin"
 
+    @property
+    def changes_state(self) -> bool:
+        return self.action != "show"
+
 
 def required_role(command: Command) -> str:
     """The role needed to run `command`: one of `ROLES`."""
     return command.role
 
 
+def job_id_of(value: str, example: str = f"{COMMAND} cancel 42") -> int:
+    """The job ID in `42` or `#42`; a `CommandError` for anything else."""
+    digits = value.removeprefix("#")
+    if not (digits.isascii() and digits.isdigit()):
+        fail(f"a job ID is a number, like `{example}`, not {show(value)}")
+    if len(digits) > len(str(MAX_JOB_ID)) or int(digits) > MAX_JOB_ID:
+        fail(f"{show(value)} is too large to be a job ID; `/lm jobs` lists them")
+    return int(digits)
+
+
 def _job_id(args: Args) -> int:
     example = SUBCOMMANDS[args.subcommand].example
     (value,) = args.positional(("a job ID",), example)
-    digits = value.removeprefix("#")
-    if not digits.isdigit():
-        fail(f"a job ID is a number, like `{example}`, not {show(value)}")
-    return int(digits)
+    return job_id_of(value, example)
 
 
 def _no_arguments(command: type[Command]) -> Callable[[Args], Command]:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from bot.command_text import OPEN_QUOTES, Token, from_slack, tokenize
+from bot.command_text import OPEN_QUOTES, Token, clean, from_slack, tokenize
 from engine.params import value_type
 
 COMMAND = "/lm"
@@ -82,6 +82,12 @@ class Command:
     def job_kind(self) -> str | None:
         """The job kind this command enqueues, if any."""
         return SUBCOMMANDS[self.name].job_kind
+
+    @property
+    def changes_state(self) -> bool:
+        """Whether it changes something without making a job (cancel, promote, grant): such a
+        request runs once per trigger id, as a job is made once."""
+        return False
 
 
 @dataclass(frozen=True)
@@ -195,8 +201,11 @@ _OPTION = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)=")
 
 
 def parse(text: str | None) -> Command:
-    """The command in a `/lm` text; raises `CommandError` with a message for the user."""
-    tokens = tokenize(text or "")
+    """The command in a `/lm` text; raises `CommandError` with a message for the user. NUL,
+    control characters and bidi overrides are taken out first (`command_text.clean`), so
+    they reach neither job params nor messages."""
+    text = clean(text or "")
+    tokens = tokenize(text)
     if not tokens:
         return HelpCommand()
     word = from_slack(tokens[0].value).lower()

@@ -32,6 +32,7 @@ from bot.runtime import BotRuntime
 from engine.errors import EngineError
 from engine.kinds import get_kind
 from engine.registry import hub_models
+from storage import activity
 from storage.errors import StorageError
 from storage.tables import JobPublic
 
@@ -76,6 +77,25 @@ async def _enqueue_and_report(rt: BotRuntime, origin: Origin, command: Command,
         await enqueue_command(rt, origin, command, key)
     except Exception as error:  # noqa: BLE001 (every failure becomes one short message)
         await respond(**ephemeral(failure_blocks(error)), replace_original=False)
+
+
+async def once(rt: BotRuntime, origin: Origin, work: Awaitable[list[Block]]) -> list[Block]:
+    """`work`, unless a request with this trigger id ran already: a replayed `/lm access
+    grant` (or cancel, promote) must not run twice. This process remembers the trigger ids it
+    saw for an hour (Slack's signatures expire after five minutes), and the audit log, whose
+    entries record the trigger id, covers other replicas and restarts."""
+    key = f"{origin.team_id}:cmd:{origin.trigger_id}"
+    if not rt.seen.add(key) or await _audited(rt, origin):
+        if asyncio.iscoroutine(work):
+            work.close()  # never started
+        return [section("That request was handled already; a repeat of it changes nothing.")]
+    return await work
+
+
+async def _audited(rt: BotRuntime, origin: Origin) -> bool:
+    entries = await rt.store.run(activity.list_audit, workspace_id=origin.workspace_id,
+                                 actor=origin.user_id, limit=50)
+    return any((entry.details or {}).get("trigger") == origin.trigger_id for entry in entries)
 
 
 def failure_blocks(error: Exception) -> list[Block]:
@@ -127,11 +147,15 @@ def install(app: AsyncApp, rt: BotRuntime) -> None:
         origin = Origin(team_id=context["lm_team"], workspace_id=context["lm_workspace_id"],
                         user_id=context.user_id or "", channel_id=body.get("channel_id"),
                         response_url=body.get("response_url"),
-                        hub_models=hub_models(rt.settings.lmops_hub_models))
+                        hub_models=hub_models(rt.settings.lmops_hub_models),
+                        trigger_id=body.get("trigger_id") or None)
         if command.job_kind is not None:
             await ack(**ephemeral(queued_blocks(command)))
-            trigger = body.get("trigger_id")
+            trigger = origin.trigger_id
             key = f"{origin.team_id}:cmd:{trigger}" if trigger else None
             rt.spawn(_enqueue_and_report(rt, origin, command, key, respond), name="enqueue")
             return
-        await answer(rt, ack, respond, ANSWERS[command.name](rt, origin, command))
+        work = ANSWERS[command.name](rt, origin, command)
+        if command.changes_state and origin.trigger_id:
+            work = once(rt, origin, work)
+        await answer(rt, ack, respond, work)

@@ -39,6 +39,8 @@ class Origin:
     response_url: str | None = None
     #: hub ids this request may name as a model: the admin's `LMOPS_HUB_MODELS`
     hub_models: frozenset[str] = frozenset()
+    #: Slack's id of the request (a slash command's `trigger_id`): a replay carries the same
+    trigger_id: str | None = None
 
     def job(self, kind: str, params: Any, key: str | None) -> JobCreate:
         """A job of `kind` with its params object; `key` makes enqueueing it twice return the

@@ -6,6 +6,7 @@ from typing import Any
 
 from bot.blocks import chat_reply_blocks, job_failed_blocks, job_status_blocks
 from bot.blocks_base import Block, context, fit
+from bot.command_text import clean
 from bot.grammar import COMMAND, CommandError, check_model
 from bot.job_requests import Origin, params_or_error, resolve_model
 from bot.kinds.base import (
@@ -21,7 +22,9 @@ from engine.kinds.chat import ChatJob
 
 
 async def chat_params(store: BotStore, origin: Origin, text: str, model: str | None) -> ChatJob:
-    """A reply to `text` with the named model or the workspace's promoted chat model."""
+    """A reply to `text` with the named model or the workspace's promoted chat model (NUL,
+    control characters and bidi overrides taken out: mentions and DMs come this way)."""
+    text = clean(text)
     if not text.strip():
         raise CommandError("ask me something, like `@lmops how do I reset my password?`")
     if model:

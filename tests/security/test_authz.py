@@ -35,6 +35,7 @@ def _load_harness():
 
 harness = _load_harness()
 bot, db_url, template_db = harness.bot, harness.db_url, harness.template_db
+serving = harness.serving
 ALICE, BOB = harness.ALICE, harness.BOB  # a trainer, a plain user
 async_test = pytest.mark.asyncio
 
@@ -280,3 +281,109 @@ def test_a_slack_workspaces_job_reads_no_folder_and_a_hub_failure_is_final(tmp_p
     hub = done[local_hub]
     assert (hub.status, hub.attempts) == ("failed", 1), (hub.status, hub.attempts, hub.error)
     assert "nonexist/zzz" in hub.error
+
+
+# -- item 8: four small ones ---------------------------------------------------------------
+
+
+@async_test
+async def test_cancel_with_a_huge_number_is_one_line_not_a_500(bot):
+    huge = "99999999999999999999999"
+    for user, text in ((BOB, f"cancel {huge}"), (ALICE, f"cancel #{huge}"),
+                       (harness.ROOT, f"cancel {huge}"), (BOB, f"job {huge}")):
+        delivery = await bot.slack.deliver.slash_command(text, user=user)
+        assert delivery.status == 200, (text, delivery.status, delivery.body[:200])
+        assert "is too large to be a job ID" in bot.ack_text(delivery), bot.ack_text(delivery)
+
+
+async def post_form(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as session, session.post(url, data=body,
+                                                                headers=headers) as resp:
+        return resp.status, await resp.text()
+
+
+def signed_command(bot, text: str, user: str = harness.ADMIN_USER_ID) -> tuple[bytes, dict]:
+    """A `/lm` request exactly as Slack signed it once: replaying it sends these bytes again."""
+    from localslack import payloads
+
+    form = payloads.slash_command_form(
+        bot.ws, text=text, user=user, channel=GENERAL_CHANNEL_ID, command="/lm",
+        response_url=bot.ws.new_response_url(channel=GENERAL_CHANNEL_ID, user=user),
+        trigger_id=payloads.new_trigger_id())
+    body = urlencode(form).encode()
+    return body, {"Content-Type": "application/x-www-form-urlencoded",
+                  **sign(bot.slack.signing_secret, body)}
+
+
+def role_of(bot, user: str) -> str:
+    from storage import accounts
+
+    return bot.db_call(lambda s: accounts.get_role(session=s, workspace_id=bot.workspace_id(),
+                                                   slack_user_id=user))
+
+
+@async_test
+async def test_a_replayed_access_grant_runs_once(bot, serving):
+    grant = signed_command(bot, f"access grant <@{BOB}> trainer")
+    revoke = signed_command(bot, f"access revoke <@{BOB}> trainer")
+    first = await post_form(bot.slack.deliver_to, *grant)
+    assert first[0] == 200 and "is now a trainer" in first[1]
+    again = await post_form(bot.slack.deliver_to, *grant)
+    assert again[0] == 200 and "handled already" in again[1] and "is now" not in again[1]
+    assert role_of(bot, BOB) == "trainer" and len(bot.audit("role.grant")) == 1
+    assert (await post_form(bot.slack.deliver_to, *revoke))[0] == 200
+    assert role_of(bot, BOB) == "user"
+    # the old grant sent once more, after the revoke, to this replica and to another one
+    # (a second bot on the same database, which never saw the first request)
+    await post_form(bot.slack.deliver_to, *grant)
+    other = harness.build_app(bot.settings, db=bot.db)
+    async with serving(harness.create_asgi(bot.settings, app=other, reporter=False)) as served:
+        status, text = await post_form(f"{served.url}/slack/events", *grant)
+        assert status == 200 and "handled already" in text
+        await post_form(f"{served.url}/slack/events", *revoke)
+    assert role_of(bot, BOB) == "user"
+    assert len(bot.audit("role.grant")) == 1 and len(bot.audit("role.revoke")) == 1
+    # the same words in a new request (a new trigger id) still work
+    await bot.command(f"access grant <@{BOB}> trainer")
+    assert role_of(bot, BOB) == "trainer" and len(bot.audit("role.grant")) == 2
+
+
+HIDDEN = ("\u202e", "\u202a", "\u2066", "\u2069", "\x00", "\x1b")
+
+
+@async_test
+async def test_bidi_overrides_and_nul_reach_neither_jobs_nor_messages(bot):
+    await bot.command("classify labels=a,b \u202eevil\x00 text\u2066 here\u2069", user=BOB)
+    await bot.command('finetune "gpj.\u202eexe\x00"', user=ALICE)
+    await bot.command("frobnicate\u202e\x00", user=BOB)
+    await bot.slack.deliver.message(f"<@{bot.ws.bot_user_id}> hi\u202e there\x00\x1b", user=BOB)
+    jobs = await bot.wait_jobs(2)
+    await bot.rt.drain()
+    classify = next(j for j in jobs if j.kind == "classify")
+    chat = next(j for j in jobs if j.kind == "chat")
+    assert classify.params["texts"] == ["evil text here"]
+    assert chat.params["messages"][-1]["content"] == "hi there"
+    said = bot.ephemeral_texts(ALICE) + bot.ephemeral_texts(BOB)
+    assert any("no data set 'gpj.exe'" in t for t in said), said
+    assert any("'frobnicate' is not a /lm command" in t for t in said), said
+    shown = " ".join(said + [bot.text(m) for m in bot.messages()
+                             if m.user == bot.ws.bot_user_id])
+    assert not [c for c in HIDDEN if c in shown]
+
+
+@async_test
+async def test_cancel_button_for_another_workspaces_job_says_there_is_no_such_job(bot):
+    from storage import queue
+    from storage.tables import JobCreate
+
+    other_ws = bot.workspace_id("T0OTHERWS")
+    theirs = bot.db_call(lambda s: queue.enqueue(session=s, job_in=JobCreate(
+        workspace_id=other_ws, kind="noop", params={}, user_id="UOTHER001")))
+    posted = bot.ws.post_message(GENERAL_CHANNEL_ID, text="status", user=bot.ws.bot_user_id)
+    for user in (harness.ROOT, ALICE):  # an admin here, and a trainer
+        await bot.slack.deliver.block_actions("lmops_cancel", message_ts=posted.ts, user=user,
+                                              value=str(theirs.id))
+        await bot.wait(lambda u=user: bot.ephemeral_texts(u))
+        expected = f":warning: there is no job #{theirs.id} here; `/lm jobs` lists them"
+        assert bot.ephemeral_texts(user) == [expected], bot.ephemeral_texts(user)
+    assert bot.db_call(lambda s: queue.get_job(session=s, job_id=theirs.id)).status == "todo"
