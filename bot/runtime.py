@@ -58,6 +58,11 @@ class SeenKeys:
             self._keys.popitem(last=False)
         return True
 
+    def forget(self, key: object, after: float = 0.0) -> None:
+        """Let `key` be added again `after` seconds from now (a file that couldn't be used)."""
+        if str(key) in self._keys:
+            self._keys[str(key)] = time.monotonic() - self.ttl + after
+
 
 @dataclass
 class BotRuntime:

@@ -1,9 +1,10 @@
 """Data sets from files shared in Slack: download with the bot token (only from Slack's file
 host or the host of `SLACK_API_URL`, size-limited), validate with `engine.data` in a child
 process (niced, memory-limited, at most `MAX_ROWS` rows, one at a time: the bot's memory and
-event loop stay free), store under `<artifacts>/datasets/<sha256>/<name>` atomically, record the data set (once per
-content and workspace), and answer in the file's thread with the validation report and
-Fine-tune / Evaluate buttons. A file that can't be used gets the reasons; nothing is kept.
+event loop stay free), store under `<artifacts>/datasets/<sha256>/<name>` atomically (the name
+shortened to fit), record the data set (once per content and workspace), and answer in the
+file's thread with the validation report and Fine-tune / Evaluate buttons. A file that can't be
+used gets the reasons; nothing is kept, and sharing it again is handled again.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ MAX_ROWS = UPLOAD_MAX_ROWS
 CHECK_MEMORY = 1024**3
 CHECK_TIMEOUT = 120.0
 CHECKERS = 1
+#: A file that could not be used may be shared again after this many seconds (a shorter
+#: wait would answer the `message` and `file_shared` events of one share twice).
+RETRY_AFTER = 10.0
+#: Stored file names are cut to this many UTF-8 bytes (file systems allow 255).
+MAX_NAME_BYTES = 120
 _CHILD = "from engine.data_formats import upload_main; upload_main()"
 _SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
     weakref.WeakKeyDictionary()
@@ -112,10 +118,25 @@ def dataset_name(file_name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._")[:64] or "dataset"
 
 
-def safe_file_name(name: str) -> str:
-    """The last part of `name`, in characters safe in a path (never hidden, never `..`)."""
-    safe = re.sub(r"[^\w.\- ]+", "_", Path(name).name).strip().lstrip(".")
-    return safe or "data"
+def safe_file_name(name: str, max_bytes: int | None = MAX_NAME_BYTES) -> str:
+    """The last part of `name`, in characters safe in a path (never hidden, never `..`), at
+    most `max_bytes` bytes in UTF-8 (the stem is cut, the extension kept)."""
+    safe = re.sub(r"[^\w.\- ]+", "_", Path(name).name).strip().lstrip(".") or "data"
+    if max_bytes is None or len(safe.encode()) <= max_bytes:
+        return safe
+    stem, ext = os.path.splitext(safe)
+    ext = ext if len(ext.encode()) <= 16 else ""
+    cut = stem.encode()[: max_bytes - len(ext.encode())].decode("utf-8", "ignore").rstrip()
+    return (cut or "data") + ext
+
+
+def shown_name(name: str, limit: int = 80) -> str:
+    """A file name short enough for a message (its extension kept)."""
+    if len(name) <= limit:
+        return name
+    stem, ext = os.path.splitext(name)
+    ext = ext if len(ext) <= 16 else ""
+    return stem[: limit - len(ext) - 1] + "…" + ext
 
 
 refused = upload_refusal
@@ -199,20 +220,44 @@ async def _reply(client: AsyncWebClient, origin: Origin, thread_ts: str | None,
 
 async def handle_file(rt: BotRuntime, client: AsyncWebClient, origin: Origin,
                       shared: SharedFile) -> None:
-    """Turn one shared file into a data set (or explain why not), once per file."""
+    """Turn one shared file into a data set (or explain why not), once per file. Every file
+    that looks like data gets an answer; one that could not be used counts as handled only
+    for `RETRY_AFTER` seconds, so sharing it again (after a fix) is answered again."""
     file = shared.file
     name = str(file.get("name") or file.get("title") or "upload")
-    if not rt.seen.add(f"{origin.team_id}:file:{file.get('id')}"):
+    key = f"{origin.team_id}:file:{file.get('id')}"
+    if not rt.seen.add(key):
         return
+    kept = False
+    try:
+        kept = await _handle(rt, client, origin, shared, name)
+    except Exception as error:  # every file gets an answer
+        log.exception("handling the shared file %s failed", file.get("id"))
+        why = getattr(error, "strerror", None) or type(error).__name__
+        problem = f"{shown_name(name)}: couldn't be handled ({why}); share it again to retry"
+        try:
+            await _reply(client, origin, shared.thread_ts, shown_name(name),
+                         refused(shown_name(name), [problem]))
+        except Exception:  # noqa: BLE001 (Slack unreachable: logged above)
+            log.warning("couldn't answer about the shared file %s", file.get("id"))
+    finally:
+        if not kept:
+            rt.seen.forget(key, after=RETRY_AFTER)
+
+
+async def _handle(rt: BotRuntime, client: AsyncWebClient, origin: Origin, shared: SharedFile,
+                  name: str) -> bool:
+    """True when the file is (or was already) a data set, or is no data file at all."""
+    file, shown = shared.file, shown_name(name)
     ext = Path(name).suffix.lower()
     if ext not in DATA_LIKE and not shared.is_dm:
-        return
+        return True
     problem = None
     if ext not in EXTENSIONS:
         hint = " (save a spreadsheet as CSV, UTF-8)" if ext in (".xlsx", ".xls", ".ods") else ""
-        problem = f"{name}: data sets are CSV, TSV, JSONL or JSON files{hint}"
+        problem = f"{shown}: data sets are CSV, TSV, JSONL or JSON files{hint}"
     elif int(file.get("size") or 0) > MAX_BYTES:
-        problem = f"{name}: {_too_large(int(file['size']), MAX_BYTES)}"
+        problem = f"{shown}: {_too_large(int(file['size']), MAX_BYTES)}"
     data = b""
     if problem is None:
         url = file.get("url_private_download") or file.get("url_private") or ""
@@ -220,15 +265,15 @@ async def handle_file(rt: BotRuntime, client: AsyncWebClient, origin: Origin,
             data = await download(url, token=client.token or "",
                                   api_url=rt.settings.slack_api_url)
         except (UploadError, aiohttp.ClientError, TimeoutError) as error:
-            problem = f"{name}: {error}"
+            problem = f"{shown}: {error}"
     if problem is not None:
-        await _reply(client, origin, shared.thread_ts, name, refused(name, [problem]))
-        return
-    await _keep(rt, client, origin, shared.thread_ts, name, data)
+        await _reply(client, origin, shared.thread_ts, shown, refused(shown, [problem]))
+        return False
+    return await _keep(rt, client, origin, shared.thread_ts, name, data)
 
 
 async def _keep(rt: BotRuntime, client: AsyncWebClient, origin: Origin, thread_ts: str | None,
-                name: str, data: bytes) -> None:
+                name: str, data: bytes) -> bool:
     sha256 = hashlib.sha256(data).hexdigest()
     existing: DatasetPublic | None = await rt.store.run(
         datasets.find_dataset_by_sha256, workspace_id=origin.workspace_id, sha256=sha256)
@@ -237,19 +282,27 @@ async def _keep(rt: BotRuntime, client: AsyncWebClient, origin: Origin, thread_t
         report["warnings"] = [*report.get("warnings", []),
                               f"this file was uploaded before as data set {existing.name!r}"]
         await _reply(client, origin, thread_ts, existing, report)
-        return
+        return True
+    shown = shown_name(name)
     try:
-        report, columns = await check_isolated(data, name)
+        report, columns = await check_isolated(data, shown)
     except UploadError as error:
-        report, columns = refused(name, [f"{name}: {error}"]), []
+        report, columns = refused(shown, [f"{shown}: {error}"]), []
     if not report.get("ok"):
-        await _reply(client, origin, thread_ts, name, report)
-        return
-    path = await asyncio.to_thread(store_file, rt.settings.artifacts, sha256, name, data)
+        await _reply(client, origin, thread_ts, shown, report)
+        return False
+    file_name = safe_file_name(name)
+    if file_name != safe_file_name(name, max_bytes=None):
+        report["warnings"] = [*report.get("warnings", []),
+                              f"the file name is long; it was stored as {file_name!r}"]
+    else:
+        file_name = name
+    path = await asyncio.to_thread(store_file, rt.settings.artifacts, sha256, file_name, data)
     dataset = await rt.store.create_dataset(DatasetCreate(
-        workspace_id=origin.workspace_id, name=dataset_name(name), file_name=name, sha256=sha256,
-        stored_path=str(path), task=report["task"], n_rows=report.get("n"), columns=columns,
-        validation_report=report, uploader=origin.user_id or None))
+        workspace_id=origin.workspace_id, name=dataset_name(name), file_name=file_name,
+        sha256=sha256, stored_path=str(path), task=report["task"], n_rows=report.get("n"),
+        columns=columns, validation_report=report, uploader=origin.user_id or None))
     await rt.store.audit(origin.workspace_id, origin.user_id, "dataset.create", dataset.name,
                          id=dataset.id, sha256=sha256, rows=report.get("n"))
     await _reply(client, origin, thread_ts, dataset, report)
+    return True

@@ -1,4 +1,5 @@
-"""Reading data files (CSV, TSV, JSONL, JSON, TXT) into a `Table`, with file row numbers.
+"""Reading data files (CSV, TSV, JSONL, JSON, TXT) into a `Table`, with file row numbers; and
+the check of an uploaded file that the bot runs in a child process (`upload_main`).
 
 Standard library only (see `engine.data`). Row numbers are the file lines on which rows start.
 """
@@ -52,8 +53,8 @@ def read_table(path_or_bytes: Source, *, filename: str | None = None,
     content when there is none. Text must be UTF-8, with or without a BOM. A `.txt` file holds
     one text per line (column `text`) unless its first line has a tab (then it is a TSV).
     Raises `DataError` for a missing or unreadable file, non-UTF-8 text, an empty file, a file
-    without data rows, malformed rows (naming the row), and more than `max_rows` rows (reading
-    stops there).
+    without data rows, malformed rows (naming the row), JSON nested too deeply to read, and more
+    than `max_rows` rows (reading stops there).
     """
     if isinstance(path_or_bytes, bytes):
         name, data = filename or "upload", path_or_bytes
@@ -75,7 +76,11 @@ def read_table(path_or_bytes: Source, *, filename: str | None = None,
     if fmt == "txt" and "\t" in text.lstrip().split("\n", 1)[0]:
         fmt = "tsv"
     if fmt in ("json", "jsonl"):
-        table = _read_json(text, name, fmt, max_rows)
+        try:
+            table = _read_json(text, name, fmt, max_rows)
+        except RecursionError:
+            raise DataError(f"{name} is nested too deeply (JSON lists or objects inside each "
+                            "other); rows are flat objects") from None
     elif fmt == "txt":
         lines = []
         for i, line in enumerate(text.splitlines(), 1):

@@ -1,11 +1,13 @@
-"""Uploads that amplify (issue 11, item 4).
+"""Uploads that amplify or break the bot (issue 11, item 4 and two of item 8).
 
 Against the public surface: the real Bolt app served over HTTP with the local Slack
 (`localslack`) as Slack's Web API, files shared in a channel as a user shares them, and signed
 `/lm` commands (tests/bot/conftest.py's harness; here the bot runs in the test's process, so
 the test's RSS is the bot's). A 1,000,000-row CSV is refused with one line naming the row
 limit while the bot's memory stays flat and `/lm help` is acked meanwhile; the report stored for
-a file full of duplicate rows holds counts and the first few row numbers.
+a file full of duplicate rows holds counts and the first few row numbers; a deeply nested JSON
+file and a 300-character file name each get an answer, and a refused file shared again is
+answered again.
 
 (The file is not named test_uploads.py: tests/bot has one, and test modules' names must be
 unique without __init__.py files.)
@@ -27,7 +29,7 @@ from typing import Self
 import psutil
 import pytest
 
-from localslack import GENERAL_CHANNEL_ID
+from localslack import GENERAL_CHANNEL_ID, payloads
 from storage import datasets
 
 _HARNESS = Path(__file__).resolve().parents[1] / "bot" / "conftest.py"
@@ -122,3 +124,38 @@ async def test_the_stored_report_of_many_duplicates_keeps_counts_and_first_rows(
     assert len(report["duplicate_rows"]) <= 10 and len(report["dropped_rows"]) <= 10
     assert len(json.dumps(report)) < 4000
     assert "*dupes*" in bot.ack_text(await bot.command("datasets"))
+
+
+async def test_nested_json_gets_an_answer_and_is_answered_again_when_shared_again(
+        bot, monkeypatch):
+    from bot import uploads
+
+    monkeypatch.setattr(uploads, "RETRY_AFTER", 0.0, raising=False)
+    deep = "[" * 200_000 + "]" * 200_000  # 400 KB
+    ts, file_id = await share(bot, "deep.json", deep)
+    text = await reply(bot, ts)
+    assert "deep.json is nested too deeply" in text and "Nothing was kept" in text
+    await asyncio.sleep(0.3)  # the share's second event (file_shared) is not answered again
+    assert len(bot.ws.replies(GENERAL_CHANNEL_ID, ts)) == 2
+    posted = bot.ws.post_message(GENERAL_CHANNEL_ID, user=BOB, subtype="file_share",
+                                 files=[file_id])
+    await bot.slack.deliver.event_callback(payloads.message_event(bot.ws, posted))
+    assert "nested too deeply" in await reply(bot, posted.ts)
+
+
+async def test_a_300_character_file_name_is_stored_shortened(bot):
+    name = "q" * 296 + ".csv"
+    ts, _ = await share(bot, name, GOOD, user=BOB)
+    text = await reply(bot, ts)
+    assert "Ready to use" in text and "10 rows" in text
+    assert "the file name is long; it was stored as" in text
+    [row] = bot.db_call(lambda s: datasets.list_datasets(session=s,
+                                                          workspace_id=bot.workspace_id()))
+    stored = Path(row.stored_path)
+    assert stored.read_text() == GOOD and stored.suffix == ".csv"
+    assert len(stored.name.encode()) <= 120 and row.file_name == stored.name
+    assert len(row.name) <= 64
+    # and a long name of a file that can't be used is answered, shortened
+    ts, _ = await share(bot, "z" * 296 + ".json", "[" * 5000 + "]" * 5000)
+    text = await reply(bot, ts)
+    assert "nested too deeply" in text and "z" * 300 not in text
