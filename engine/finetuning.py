@@ -29,6 +29,7 @@ from engine.training_callbacks import (
     AdaLoraAllocator,
     CancelCheck,
     DropoutRngCheckpoint,
+    EarlyStop,
     ProgressFn,
     ProgressReporter,
 )
@@ -48,6 +49,7 @@ class FinetuneResult:
     metrics: dict[str, Any]
     train_seconds: float
     samples_per_second: float
+    stopped_early: dict[str, Any] | None = None  # {"step", "total_steps", "reason"}
 
     def to_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -120,6 +122,8 @@ def finetune(
         name=spec.name, path=spec.path, task=params.task, base=params.base_model,
         method=params.method, metrics=metrics, train_seconds=round(seconds, 2),
         samples_per_second=round(float(train_output.metrics.get("train_samples_per_second", 0.0)), 2),
+        stopped_early=next((c.stopped for c in trainer.callback_handler.callbacks
+                            if isinstance(c, EarlyStop)), None),
     )
 
 
@@ -170,12 +174,13 @@ def latest_checkpoint(folder: Path) -> Path | None:
 def _trainer(params, model, tokenizer, data: PreparedData, out_dir: Path, device, batch_size: int,
              accumulation: int, progress, should_cancel):
     from peft import get_peft_model
-    from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments
+    from transformers import PrinterCallback, Trainer, TrainingArguments
 
     from engine.training_data import collator_for
 
     steps_per_epoch = max(len(data.train) // (batch_size * accumulation), 1)
-    total_steps = params.max_steps or int(np.ceil(steps_per_epoch * params.epochs))
+    epochs = params.epochs_for(steps_per_epoch)
+    total_steps = params.max_steps or int(np.ceil(steps_per_epoch * epochs))
     peft_config = build_peft_config(
         params.method, task=params.task, model_type=model.config.model_type, r=params.lora_r,
         alpha=params.lora_alpha, dropout=params.lora_dropout,
@@ -195,7 +200,9 @@ def _trainer(params, model, tokenizer, data: PreparedData, out_dir: Path, device
     interval = params.eval_steps
     strategy = "steps" if interval else "epoch"
     early = params.early_stopping_patience is not None and data.validation and params.save_checkpoints
-    best_metric = "macro_f1" if params.task == "classify" else "loss"
+    # The kept checkpoint is the one with the lowest validation loss: on small data accuracy and
+    # F1 tie at 100% long before the model is sure of its labels, so they can't pick it.
+    best_metric = "loss"
     args = TrainingArguments(
         output_dir=str(out_dir / "checkpoints"),
         per_device_train_batch_size=batch_size,
@@ -205,7 +212,7 @@ def _trainer(params, model, tokenizer, data: PreparedData, out_dir: Path, device
         lr_scheduler_type=params.schedule,
         warmup_steps=int(params.warmup_ratio * total_steps),
         weight_decay=params.weight_decay,
-        num_train_epochs=params.epochs,
+        num_train_epochs=epochs,
         max_steps=params.max_steps or -1,
         eval_strategy=strategy if data.validation else "no",
         eval_steps=interval,
@@ -214,7 +221,7 @@ def _trainer(params, model, tokenizer, data: PreparedData, out_dir: Path, device
         save_total_limit=2,
         load_best_model_at_end=bool(early),
         metric_for_best_model=best_metric if early else None,
-        greater_is_better=(best_metric != "loss") if early else None,
+        greater_is_better=False if early else None,
         logging_steps=max(min(steps_per_epoch // 4, 50), 1),
         train_sampling_strategy="group_by_length",
         bf16=device.type == "cuda" and torch.cuda.is_bf16_supported(),
@@ -226,8 +233,9 @@ def _trainer(params, model, tokenizer, data: PreparedData, out_dir: Path, device
         save_only_model=False,
     )
     callbacks: list[Any] = []
+    early_stop = EarlyStop(params.early_stopping_patience) if early else None
     if progress is not None:
-        callbacks.append(ProgressReporter(progress))
+        callbacks.append(ProgressReporter(progress, early_stop))
     cancel = CancelCheck(should_cancel) if should_cancel is not None else None
     if cancel is not None:
         callbacks.append(cancel)
@@ -235,8 +243,8 @@ def _trainer(params, model, tokenizer, data: PreparedData, out_dir: Path, device
         callbacks.append(AdaLoraAllocator())
     if fast_dropout:
         callbacks.append(DropoutRngCheckpoint(dropout_rng))
-    if early:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=params.early_stopping_patience))
+    if early_stop is not None:
+        callbacks.append(early_stop)
     trainer = Trainer(
         model=model, args=args, train_dataset=data.train, eval_dataset=data.validation or None,
         data_collator=collator_for(params.task, tokenizer), processing_class=tokenizer,

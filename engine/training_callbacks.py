@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback
+from transformers import EarlyStoppingCallback, TrainerCallback
 
 
 @dataclass(frozen=True)
@@ -25,10 +25,40 @@ class Progress:
     validation: dict[str, float] = field(default_factory=dict)
     eta_seconds: float | None = None
     stage: str = "train"
+    epochs: float | None = None  # the passes planned
+    stopped_early: dict[str, Any] | None = None  # {"step", "total_steps", "reason"}
 
     @property
     def fraction(self) -> float:
         return self.step / self.total_steps if self.total_steps else 0.0
+
+    @property
+    def stop_note(self) -> str | None:
+        """`stopped early at step 12 of 16: validation loss stopped improving`, or None."""
+        stop = self.stopped_early
+        return stopped_note(stop) if stop else None
+
+
+def stopped_note(stop: dict[str, Any]) -> str:
+    return f"stopped early at step {stop['step']} of {stop['total_steps']}: {stop['reason']}"
+
+
+class EarlyStop(EarlyStoppingCallback):
+    """transformers' early stopping on the validation loss, remembering when and why it
+    stopped (for the progress bar, the status message and `lmops jobs`)."""
+
+    def __init__(self, patience: int) -> None:
+        super().__init__(early_stopping_patience=patience)
+        self.patience = patience
+        self.stopped: dict[str, Any] | None = None
+
+    def on_evaluate(self, args, state, control, metrics, **kwargs):
+        super().on_evaluate(args, state, control, metrics, **kwargs)
+        if control.should_training_stop and self.stopped is None \
+                and self.early_stopping_patience_counter >= self.patience:
+            evaluations = "evaluation" if self.patience == 1 else f"{self.patience} evaluations"
+            self.stopped = {"step": state.global_step, "total_steps": state.max_steps,
+                            "reason": f"validation loss stopped improving for {evaluations}"}
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -40,8 +70,9 @@ ProgressFn = Callable[[Progress], None]
 class ProgressReporter(TrainerCallback):
     """Calls `report(Progress)` after every optimiser step and every evaluation."""
 
-    def __init__(self, report: ProgressFn) -> None:
+    def __init__(self, report: ProgressFn, early_stop: EarlyStop | None = None) -> None:
         self.report = report
+        self.early_stop = early_stop
         self.started = time.monotonic()
         self.first_step: int | None = None
         self.loss: float | None = None
@@ -63,15 +94,23 @@ class ProgressReporter(TrainerCallback):
             self._emit(state, stage="evaluate")
 
     def on_step_end(self, args, state, control, **kwargs):
-        self._emit(state)
+        self._emit(state, epochs=args.num_train_epochs)
 
-    def _emit(self, state, stage: str = "train") -> None:
+    def on_train_end(self, args, state, control, **kwargs):
+        stopped = self.early_stop.stopped if self.early_stop is not None else None
+        if stopped is not None:
+            self._emit(state, stage="stopped", epochs=args.num_train_epochs, stopped=stopped)
+
+    def _emit(self, state, stage: str = "train", epochs: float | None = None,
+              stopped: dict[str, Any] | None = None) -> None:
         done = state.global_step - (self.first_step or 0)
         left = state.max_steps - state.global_step
-        eta = (time.monotonic() - self.started) / done * left if done > 0 else None
+        eta = (time.monotonic() - self.started) / done * left if done > 0 and not stopped \
+            else None
         self.report(Progress(step=state.global_step, total_steps=state.max_steps,
                              epoch=float(state.epoch or 0.0), loss=self.loss,
-                             validation=dict(self.validation), eta_seconds=eta, stage=stage))
+                             validation=dict(self.validation), eta_seconds=eta, stage=stage,
+                             epochs=epochs, stopped_early=stopped))
 
 
 class CancelCheck(TrainerCallback):

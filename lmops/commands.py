@@ -187,6 +187,10 @@ def finetune(args: argparse.Namespace) -> int:
         return 0
     print(f"model {result.name} saved to {result.path}")
     print(f"trained in {result.train_seconds:.0f} s ({result.samples_per_second:.1f} samples/s)")
+    if result.stopped_early:
+        from engine.training_callbacks import stopped_note
+
+        print(stopped_note(result.stopped_early))
     _print_metrics(result.metrics)
     return 0
 

@@ -35,3 +35,5 @@ class TrainingBar:
                 postfix[f"val_{key}"] = f"{progress.validation[key]:.4f}"
         self.bar.set_postfix(postfix, refresh=False)
         self.bar.refresh()
+        if progress.stop_note:
+            self.bar.write(f"fine-tune {progress.stop_note}", file=sys.stderr)
