@@ -96,7 +96,7 @@ def job_status_blocks(job: dict[str, Any]) -> list[Block]:
     if total:
         fields.append(f"*Step*\n{number(step or 0)} / {number(total)}")
     if progress.get("epoch") is not None:
-        epochs = (job.get("params") or {}).get("epochs")
+        epochs = progress.get("epochs") or (job.get("params") or {}).get("epochs")
         of = f" / {number(epochs, 3)}" if epochs else ""
         fields.append(f"*Epoch*\n{float(progress['epoch']):.2f}{of}")
     if progress.get("loss") is not None:
@@ -112,6 +112,11 @@ def job_status_blocks(job: dict[str, Any]) -> list[Block]:
         fields.append(f"*Attempt*\n{number(job['attempts'])}")
     if fields:
         blocks.append(section(fields=fields))
+    stop = progress.get("stopped_early")
+    if stop:  # the bar is full although the steps aren't: say why
+        blocks.append(context([f":stop_button: Stopped early at step {number(stop.get('step'))} "
+                               f"of {number(stop.get('total_steps'))}: "
+                               f"{escape(str(stop.get('reason') or 'no reason given'))}"]))
     if status in ACTIVE:
         if job.get("cancel_requested"):
             blocks.append(context(["_Cancelling at the next step…_"]))

@@ -329,7 +329,8 @@ class Worker:
 
         def write(progress: dict[str, Any]) -> None:
             now = time.monotonic()
-            final = progress.get("step") is not None and progress.get("step") == progress.get("total_steps")
+            final = progress.get("stage") == "stopped" or (
+                progress.get("step") is not None and progress.get("step") == progress.get("total_steps"))
             if now - last[0] < self.config.progress_interval and not final:
                 return
             last[0] = now

@@ -252,6 +252,8 @@ def _summary(kind: str, result: dict | None) -> str:
 
 
 def _progress_text(progress: dict) -> str:
+    if progress.get("stopped_early"):
+        return f"{progress.get('step', 0)}/{progress['total_steps']} stopped early"
     if progress.get("total_steps"):
         return f"{progress.get('step', 0)}/{progress['total_steps']}"
     return ""

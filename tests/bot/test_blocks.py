@@ -144,6 +144,10 @@ CASES: dict[str, Any] = {
     "job_status_succeeded": lambda: job_status_blocks(
         job(status="succeeded", progress={**PROGRESS, "step": 1000, "eta_seconds": 0})),
     "job_status_cancelled": lambda: job_status_blocks(job(status="cancelled", progress=PROGRESS)),
+    "job_status_stopped_early": lambda: job_status_blocks(job(status="succeeded", progress={
+        **PROGRESS, "step": 12, "total_steps": 16, "epochs": 4.0, "stage": "stopped",
+        "stopped_early": {"step": 12, "total_steps": 16,
+                          "reason": "validation loss stopped improving for 2 evaluations"}})),
     "job_result_finetune": lambda: presenter_for("finetune").results(
         job(status="succeeded", result=FINETUNE_RESULT)),
     "job_result_eval_classify": lambda: job_result_blocks(
@@ -365,3 +369,13 @@ def test_help_lists_every_registered_subcommand():
 def test_fallback_text():
     assert fallback_text(error_blocks("bad <!channel>")) == ":warning: bad &lt;!channel&gt;"
     assert fallback_text(help_blocks()).startswith("/lm")
+
+
+def test_an_early_stop_says_where_and_why():
+    progress = {**PROGRESS, "step": 12, "total_steps": 16, "stage": "stopped",
+                "stopped_early": {"step": 12, "total_steps": 16,
+                                  "reason": "validation loss stopped improving for 2 evaluations"}}
+    text = json.dumps(job_status_blocks(job(status="succeeded", progress=progress)))
+    assert "Stopped early at step 12 of 16: validation loss stopped improving" in text
+    assert "Stopped early" not in json.dumps(job_status_blocks(job(status="succeeded",
+                                                                   progress=PROGRESS)))

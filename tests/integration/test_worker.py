@@ -185,3 +185,25 @@ def test_a_burst_of_classify_jobs_is_answered_together_each_with_its_own_texts(h
         assert job(home, job_id).status == "failed" and "no-such-model" in job(home, job_id).error
         assert job(home, job_id).attempts == 1
     assert job(home, bad).status == "failed" and "bad job" in job(home, bad).error
+
+
+def test_an_early_stop_reaches_the_queue_at_once(home):
+    """The worker throttles progress writes, but never holds back the report of an early
+    stop: `lmops jobs --json` shows where and why the fine-tune stopped."""
+    from engine.worker import _RunState
+
+    job_id = enqueue(home, "noop", {})
+    worker = Worker(home, WorkerConfig(progress_interval=60.0))
+    with session_scope(worker.db) as session:
+        assert queue.claim(session=session, worker_id=worker.config.worker_id).id == job_id
+    write = worker._progress_writer(job_id, _RunState())
+    write({"step": 11, "total_steps": 16, "stage": "train"})
+    stop = {"step": 12, "total_steps": 16, "reason": "validation loss stopped improving"}
+    write({"step": 12, "total_steps": 16, "stage": "stopped", "stopped_early": stop})
+    assert job(home, job_id).progress["stopped_early"] == stop
+    out = subprocess.run([sys.executable, "-m", "lmops.cli", "jobs", "--json"], capture_output=True,
+                         text=True, check=True, env={**os.environ, "LMOPS_HOME": str(home.home)})
+    import json
+
+    (row,) = [r for r in json.loads(out.stdout) if r["id"] == job_id]
+    assert row["progress"]["stopped_early"]["reason"] == "validation loss stopped improving"
