@@ -2,9 +2,10 @@
 
 Read-only sub-commands and quick state changes are answered in the acknowledgement when the
 database answers within `ANSWER_TIMEOUT` (else the ack says "working on it" and the answer
-follows through `response_url`). Sub-commands that make jobs are acknowledged first with a
-short ephemeral note; the job is built and enqueued afterwards, its messages are the
-reporter's, and a request that can't run gets its reason through `response_url`.
+follows through `response_url`). Sub-commands that make jobs resolve their names and build
+their params first (within the same timeout), so a request that can't run is acknowledged
+with its reason instead of a promise; otherwise the ack is the kind's short note, the job is
+enqueued afterwards, and its messages are the reporter's.
 
 The authorization middleware (`bot.auth`) has parsed and authorized the command already.
 """
@@ -27,7 +28,7 @@ from bot.blocks import error_blocks, fallback_text
 from bot.blocks_base import Block, section
 from bot.commands import COMMAND, Command, CommandError
 from bot.job_requests import Origin
-from bot.kinds import JOB_SUBCOMMANDS, JobRequest
+from bot.kinds import JOB_SUBCOMMANDS, JobRequest, JobSubcommand
 from bot.runtime import BotRuntime
 from engine.errors import EngineError
 from engine.kinds import get_kind
@@ -53,14 +54,22 @@ def queued_blocks(command: Command) -> list[Block]:
     return [section(text)]
 
 
-async def enqueue_command(rt: BotRuntime, origin: Origin, command: Command,
-                          key: str | None) -> tuple[JobPublic, bool]:
-    """Build the job of a command (its kind's params, resolved in the workspace) and enqueue
-    it; returns the job (the first one for a retry) and whether it is new."""
+async def prepare_job(rt: BotRuntime, origin: Origin, command: Command
+                      ) -> tuple[JobSubcommand, Any, dict[str, Any]]:
+    """The job a command makes: its sub-command, the engine's params object (names resolved
+    in the workspace) and the details for the audit log. Raises `CommandError` when it can't run."""
     sub = JOB_SUBCOMMANDS.get(command.name)
     if sub is None or not isinstance(command, JobRequest):
         raise CommandError(f"{COMMAND} {command.name} makes no job")
     params, details = await sub.to_params(rt.store, origin, command)
+    return sub, params, details
+
+
+async def submit_job(rt: BotRuntime, origin: Origin, prepared: tuple[JobSubcommand, Any, dict],
+                     key: str | None) -> tuple[Any, bool]:
+    """Enqueue a prepared job; returns the job (the first one for a retry) and whether it is
+    new."""
+    sub, params, details = prepared
     job_in = origin.job(sub.kind, params, key)
     # predictions are the hot path: their "new" is not looked up (see BotStore.enqueue)
     exact = get_kind(sub.kind).lane != "predictions"
@@ -71,12 +80,36 @@ async def enqueue_command(rt: BotRuntime, origin: Origin, command: Command,
     return job, created
 
 
-async def _enqueue_and_report(rt: BotRuntime, origin: Origin, command: Command,
-                              key: str | None, respond: AsyncRespond) -> None:
+async def enqueue_command(rt: BotRuntime, origin: Origin, command: Command,
+                          key: str | None) -> tuple[Any, bool]:
+    """Build the job of a command and enqueue it (see `prepare_job` and `submit_job`)."""
+    return await submit_job(rt, origin, await prepare_job(rt, origin, command), key)
+
+
+async def _submit_and_report(rt: BotRuntime, origin: Origin, prepared: Awaitable[Any],
+                             key: str | None, respond: AsyncRespond) -> None:
     try:
-        await enqueue_command(rt, origin, command, key)
+        await submit_job(rt, origin, await prepared, key)
     except Exception as error:  # noqa: BLE001 (every failure becomes one short message)
         await respond(**ephemeral(failure_blocks(error)), replace_original=False)
+
+
+async def start_job(rt: BotRuntime, ack: AsyncAck, respond: AsyncRespond, origin: Origin,
+                    command: Command, key: str | None, timeout: float = ANSWER_TIMEOUT) -> None:
+    """Acknowledge a job-making command: with its error when names don't resolve or the
+    params don't validate (no promise that never comes), else with the kind's "queued" words;
+    the job is enqueued after the acknowledgement. Should resolving take longer than
+    `timeout`, the promise goes first and an error, if any, follows through `response_url`."""
+    prepared = asyncio.ensure_future(prepare_job(rt, origin, command))
+    try:
+        await asyncio.wait_for(asyncio.shield(prepared), timeout)
+    except TimeoutError:
+        pass
+    except Exception as error:  # noqa: BLE001 (every failure becomes one short message)
+        await ack(**ephemeral(failure_blocks(error)))
+        return
+    await ack(**ephemeral(queued_blocks(command)))
+    rt.spawn(_submit_and_report(rt, origin, prepared, key, respond), name="enqueue")
 
 
 async def once(rt: BotRuntime, origin: Origin, work: Awaitable[list[Block]]) -> list[Block]:
@@ -150,10 +183,9 @@ def install(app: AsyncApp, rt: BotRuntime) -> None:
                         hub_models=hub_models(rt.settings.lmops_hub_models),
                         trigger_id=body.get("trigger_id") or None)
         if command.job_kind is not None:
-            await ack(**ephemeral(queued_blocks(command)))
             trigger = origin.trigger_id
             key = f"{origin.team_id}:cmd:{trigger}" if trigger else None
-            rt.spawn(_enqueue_and_report(rt, origin, command, key, respond), name="enqueue")
+            await start_job(rt, ack, respond, origin, command, key)
             return
         work = ANSWERS[command.name](rt, origin, command)
         if command.changes_state and origin.trigger_id:

@@ -152,3 +152,16 @@ async def test_granted_admin_may_manage_access(bot):
     bot.grant(BOB, "admin")
     assert "<@UALICE001> is now a admin" in bot.ack_text(
         await bot.command(f"access grant <@{ALICE}> admin", user=BOB))
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("classify model=nosuch I love it", "no model 'nosuch'"),
+    ("chat model=nosuch hello", "no model 'nosuch'"),
+    ("finetune nosuchdata", "no data set 'nosuchdata'"),
+    ("eval minilm nosuchdata", "no data set 'nosuchdata'"),
+])
+async def test_a_request_that_cannot_run_is_answered_with_why_not_a_promise(bot, text, needle):
+    ack = bot.ack_text(await bot.command(text, user=ALICE))
+    assert needle in ack
+    assert "Classifying" not in ack and "Thinking" not in ack and "Queuing" not in ack
+    assert bot.jobs() == []
