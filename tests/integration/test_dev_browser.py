@@ -3,8 +3,8 @@
 Starts `python -m lmops.dev --port 0` (the workspace, the bot and a worker on a fresh
 LMOPS_HOME), then, as a person would: types `/lm classify ...` and sees the answer, drops a
 CSV on the channel and sees the bot's data set report in the thread, clicks Fine-tune, and
-waits for the finished result with its chart image. Saves a screenshot to docs/screenshot.png
-(the README's) and to the test's tmp folder.
+waits for the finished result with its chart image. Saves a screenshot to the test's tmp
+folder (the README's picture is made by scripts/screenshot.py).
 
 The browser tests need Debian's chromium and the `playwright` pip package
 (`scripts/install_browser.sh`); test tools can't download browsers here, so Playwright
@@ -151,10 +151,7 @@ def test_classify_upload_finetune_in_the_browser(chromium: str, dev_url: str, tm
             done.first.evaluate("node => node.scrollIntoView({block: 'start'})")
             page.mouse.move(5, 5)  # no hover toolbar in the picture
             page.wait_for_timeout(300)
-            shot = page.screenshot()
-            (tmp_path / "screenshot.png").write_bytes(shot)
-            (ROOT / "docs").mkdir(exist_ok=True)
-            (ROOT / "docs" / "screenshot.png").write_bytes(shot)
+            (tmp_path / "screenshot.png").write_bytes(page.screenshot())
             assert not errors, errors
         finally:
             browser.close()
