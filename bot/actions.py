@@ -12,18 +12,20 @@ and acts for the user the middleware checked (`context.user_id`).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answers import ANSWERS
 from bot.auth import checked
-from bot.blocks import ACTION_CANCEL, ACTION_PROMOTE
-from bot.blocks_base import Block, section
+from bot.blocks import ACTION_CANCEL, ACTION_PROMOTE, fallback_text
+from bot.blocks_base import Block, context, section
 from bot.commands import CancelCommand, PromoteCommand, job_id_of
 from bot.handlers import enqueue_command, ephemeral, failure_blocks
 from bot.job_requests import Origin
@@ -31,6 +33,8 @@ from bot.kinds import JOB_SUBCOMMANDS, JobRequest
 from bot.mrkdwn import code, mention
 from bot.runtime import BotRuntime
 from engine.registry import hub_models
+
+log = logging.getLogger(__name__)
 
 
 def button_value(body: dict[str, Any]) -> str:
@@ -83,6 +87,23 @@ async def start_from_button(rt: BotRuntime, body: dict[str, Any], context: Async
     await _say(respond, [section(note)])
 
 
+async def _promoted(client: AsyncWebClient, origin: Origin, message: dict[str, Any]) -> None:
+    """The clicked message without its Promote button: "Promoted by @user" in its place."""
+    blocks: list[Block] = []
+    for block in message.get("blocks") or []:
+        promote = block.get("type") == "actions" and any(
+            e.get("action_id") == ACTION_PROMOTE for e in block.get("elements") or [])
+        blocks.append(context([f":star: Promoted by {mention(origin.user_id)}"]) if promote
+                      else block)
+    if not message.get("ts") or blocks == message.get("blocks"):
+        return
+    try:
+        await client.chat_update(channel=origin.channel_id, ts=message["ts"], blocks=blocks,
+                                 text=fallback_text(blocks))
+    except SlackApiError as error:
+        log.warning("removing the Promote button failed: %s", error.response.get("error"))
+
+
 def install(app: AsyncApp, rt: BotRuntime) -> None:
     """Register the button listeners (Cancel, Promote, and each job kind's)."""
 
@@ -113,6 +134,7 @@ def install(app: AsyncApp, rt: BotRuntime) -> None:
                 "default model for its task.")
         await client.chat_postMessage(channel=origin.channel_id, thread_ts=thread, text=text,
                                       blocks=[section(text)])
+        await _promoted(client, origin, message)
 
     for sub in JOB_SUBCOMMANDS.values():  # each job kind's own buttons
         if sub.install is not None:

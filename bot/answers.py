@@ -25,12 +25,14 @@ from bot.commands import (
     Command,
     CommandError,
     JobCommand,
+    JobsCommand,
     PromoteCommand,
 )
 from bot.help import help_blocks
 from bot.job_requests import Origin, builtin_tasks, job_view
 from bot.mrkdwn import code, mention
 from bot.runtime import BotRuntime
+from engine.kinds import all_kinds
 from engine.registry import BUILTIN_NAMES, builtin_models
 from storage import accounts, datasets, model_records, queue
 from storage.tables import JobPublic
@@ -62,9 +64,17 @@ async def _datasets(rt: BotRuntime, origin: Origin, command: Command) -> list[Bl
     return datasets_blocks([d.to_json() for d in rows])
 
 
-async def _jobs(rt: BotRuntime, origin: Origin, command: Command) -> list[Block]:
-    jobs = await rt.store.run(queue.list_jobs, workspace_id=origin.workspace_id, limit=25)
-    return jobs_blocks([job_view(j) for j in jobs])
+async def _jobs(rt: BotRuntime, origin: Origin, command: JobsCommand) -> list[Block]:
+    """The long jobs (fine-tunes, evaluations); the predictions lane's quick calls (classify,
+    chat) only with `all`."""
+    kinds = all_kinds()
+    hidden = [] if command.all_jobs else \
+        [name for name, spec in kinds.items() if spec.lane == "predictions"]
+    shown = [name for name in kinds if name not in hidden]
+    jobs = await rt.store.run(queue.list_jobs, workspace_id=origin.workspace_id,
+                              kinds=shown if hidden else None, limit=25)
+    return jobs_blocks([job_view(j) for j in jobs],
+                       hidden=[kinds[name].title.lower() for name in hidden])
 
 
 async def _find_job(rt: BotRuntime, origin: Origin, job_id: int) -> JobPublic:

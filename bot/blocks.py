@@ -160,14 +160,17 @@ def _job_line(job: dict[str, Any]) -> str:
                  when(job.get("created")))
 
 
-def jobs_blocks(jobs: list[dict[str, Any]]) -> list[Block]:
-    """The queue (the `jobs` JSON shape), newest first as given."""
+def jobs_blocks(jobs: list[dict[str, Any]], hidden: list[str] | None = None) -> list[Block]:
+    """The queue (the `jobs` JSON shape), newest first as given; `hidden` names the kinds
+    left out (`classification`), which `/lm jobs all` lists too."""
+    more = (f"Predictions ({escape(', '.join(hidden))}) are not listed: "
+            f"{code(COMMAND + ' jobs all')} shows them too") if hidden else ""
     if not jobs:
-        return [section("No jobs yet.")]
+        return [section("No jobs yet."), *([context([more])] if more else [])]
     active = sum(1 for j in jobs if j.get("status") in ACTIVE)
     lines = [f"*Jobs* ({active} queued or running)", *(_job_line(j) for j in jobs)]
     hint = f"{code(COMMAND + ' job ID')} for details · {code(COMMAND + ' cancel ID')} to stop one"
-    return fit(lines_sections(lines, max_blocks=45) + [context([hint])])
+    return fit(lines_sections(lines, max_blocks=44) + [context([hint, *([more] if more else [])])])
 
 
 def _capped(items: list[str], limit: int = MAX_REPORT_LINES) -> list[str]:

@@ -188,18 +188,26 @@ def check_blocks(blocks: list[Block]) -> list[str]:
 
 
 def progress_bar(fraction: float | None, width: int = 10) -> str:
-    """`▓▓▓▓░░░░░░ 42%` (rounded down, so 100% means done)."""
+    """`▓▓▓▓░░░░░░ 42%` (the bar rounded down, the number as `percent` writes it: 100% means
+    done)."""
     fraction = min(max(float(fraction or 0.0), 0.0), 1.0)
     filled = math.floor(fraction * width + 1e-9)
-    return "▓" * filled + "░" * (width - filled) + f" {math.floor(fraction * 100 + 1e-9)}%"
+    return "▓" * filled + "░" * (width - filled) + f" {percent(fraction)}"
 
 
 def percent(value: float | None) -> str:
-    """`87%`, or one decimal near 0% and 100% (`99.6%`, `0.4%`)."""
-    if value is None:
+    """A fraction as whole percents, the one way every message writes them: `87%`, `100%`
+    only for all of it (`99%` for 0.996), `<1%` for a little more than nothing, `0%`; `–`
+    when missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     value = float(value) * 100
-    return f"{value:.0f}%" if 1 <= value <= 99 else f"{value:.1f}%"
+    shown = math.floor(value + 0.5)
+    if shown >= 100 > value:
+        shown = 99
+    if shown == 0 and value > 0:
+        return "<1%"
+    return f"{shown}%"
 
 
 def number(value: Any, digits: int = 4) -> str:

@@ -57,7 +57,10 @@ class DatasetsCommand(Command):
 
 @dataclass(frozen=True)
 class JobsCommand(Command):
+    """`jobs`: the long jobs (not the predictions lane's); `jobs all`: every job."""
+
     name: ClassVar[str] = "jobs"
+    all_jobs: bool = False
 
 
 #: The largest job ID a database holds (a 64-bit row id); larger numbers name no job.
@@ -155,6 +158,15 @@ def _no_arguments(command: type[Command]) -> Callable[[Args], Command]:
     return build
 
 
+def _build_jobs(args: Args) -> Command:
+    if not args.words:
+        return JobsCommand()
+    (word,) = args.positional(("all",), f"{COMMAND} jobs all")
+    if word.lower() != "all":
+        fail(f"jobs {show(word)}: use `{COMMAND} jobs`, or `{COMMAND} jobs all` for every job")
+    return JobsCommand(all_jobs=True)
+
+
 def _build_help(args: Args) -> Command:
     if not args.words:
         return HelpCommand()
@@ -204,8 +216,10 @@ register(Subcommand(
     "List the data sets (upload a CSV, TSV, JSONL or JSON file in a channel with the bot to "
     "add one).", (f"{COMMAND} datasets",), "anyone", _no_arguments(DatasetsCommand), rank=40))
 register(Subcommand(
-    "jobs", "jobs", "List the queue: running, waiting and recent jobs.",
-    (f"{COMMAND} jobs",), "anyone", _no_arguments(JobsCommand), rank=50))
+    "jobs", "jobs [all]",
+    "List the queue: running, waiting and recent fine-tunes and evaluations (`all` adds "
+    "every prediction).", (f"{COMMAND} jobs", f"{COMMAND} jobs all"), "anyone", _build_jobs,
+    rank=50))
 register(Subcommand(
     "job", "job ID", "Show one job's state and progress.",
     (f"{COMMAND} job 42",), "anyone", lambda a: JobCommand(job_id=_job_id(a)), rank=60))

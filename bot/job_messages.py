@@ -60,6 +60,7 @@ class JobMessenger:
                 return False, None
             message.ts = ts
             self.throttle.mark(key)
+            await self.dismiss_ack(job)
             return True, None
         if final:
             await self.throttle.final_update(team, key)
@@ -98,6 +99,17 @@ class JobMessenger:
             if code in _UNREACHABLE and job.response_url and job.status in FINAL:
                 await self._respond(job, blocks, text)
             return None
+
+    async def dismiss_ack(self, job: JobPublic) -> None:
+        """Delete the command's "⏳ Classifying…" acknowledgement (ephemeral) now that the
+        job's own message is in the channel. Only a slash command's: a button's response_url
+        names the message the button is on, which stays."""
+        if not job.response_url or ":btn:" in (job.idempotency_key or ""):
+            return
+        try:
+            await AsyncWebhookClient(job.response_url).send_dict({"delete_original": True})
+        except Exception:  # expired, or the acknowledgement is gone already
+            log.info("deleting the acknowledgement of job %s failed", job.id, exc_info=True)
 
     async def _respond(self, job: JobPublic, blocks: list[Block], text: str) -> None:
         try:

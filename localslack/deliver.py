@@ -89,9 +89,9 @@ class Deliverer:
                             channel: str = GENERAL_CHANNEL_ID, command: str = "/lm") -> Delivery:
         """Type ``{command} {text}``; a reply in the acknowledgement is shown as Slack shows it."""
         ws = self.workspace
+        url = ws.new_response_url(channel=channel, user=user)
         form = payloads.slash_command_form(
-            ws, text=text, user=user, channel=channel, command=command,
-            response_url=ws.new_response_url(channel=channel, user=user),
+            ws, text=text, user=user, channel=channel, command=command, response_url=url,
             trigger_id=payloads.new_trigger_id())
         delivery = await self._send("slash_command", form, urlencode(form).encode(), FORM)
         reply: Any = None
@@ -102,7 +102,9 @@ class Deliverer:
                 reply = {"text": delivery.body}
         if isinstance(reply, dict) and (reply.get("text") or reply.get("blocks")):
             try:
-                apply_response(ws, reply, channel=channel, user=user)
+                shown = apply_response(ws, reply, channel=channel, user=user)
+                if shown["kind"] == "ephemeral":  # what the response URL's *_original acts on
+                    ws.set_response_original(url, shown["ts"])
             except WorkspaceError as exc:
                 log.warning("slash command ack not shown: %s", exc.error)
         return delivery

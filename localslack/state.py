@@ -297,6 +297,14 @@ class Workspace(MessageStore):
             record.uses += 1
             return copy.deepcopy(record)
 
+    def set_response_original(self, url: str, ts: str) -> None:
+        """Make the ephemeral ``ts`` what ``delete_original``/``replace_original`` through the
+        response URL ``url`` act on: a slash command's acknowledgement, as in Slack."""
+        with self._mutate():
+            record = self.response_urls.get(url.rstrip("/").rpartition("/")[2])
+            if record is not None and record.message_ts is None:
+                record.message_ts, record.ephemeral = ts, True
+
     # -- logs -----------------------------------------------------------------------------
 
     def record_call(self, call: ApiCall) -> None:

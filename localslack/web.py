@@ -186,9 +186,22 @@ async def _static(request: web.Request) -> web.StreamResponse:
 # -- reading ------------------------------------------------------------------------------
 
 
-def _ephemerals(ui: WebUI, channel: str, thread_ts: str | None) -> list[JSON]:
+def _ts_key(ts: str) -> tuple[int, int]:
+    seconds, _, fraction = ts.partition(".")
+    return int(seconds or 0), int(fraction.ljust(6, "0")[:6] or 0)
+
+
+def _ephemerals(ui: WebUI, request: web.Request, channel: str,
+                thread_ts: str | None) -> list[JSON]:
+    """The local user's live ephemeral messages here; with ``since`` (the ts the page got from
+    ``/web/bootstrap``) only those shown after the page was loaded: Slack's client drops
+    ephemeral messages when it is reloaded."""
+    try:
+        since = _ts_key(request.query["since"]) if request.query.get("since") else None
+    except ValueError:
+        since = None
     return [ui.ws.ephemeral_json(e) for e in ui.ws.ephemerals_for(ui.user, channel)
-            if (e.thread_ts or None) == thread_ts]
+            if (e.thread_ts or None) == thread_ts and (since is None or _ts_key(e.ts) > since)]
 
 
 async def _bootstrap(request: web.Request, ui: WebUI) -> web.Response:
@@ -200,6 +213,7 @@ async def _bootstrap(request: web.Request, ui: WebUI) -> web.Response:
                     "is_bot": u.is_bot, "is_admin": u.is_admin} for u in ws.list_users()}
     return web.json_response({"ok": True, "team": {"id": ws.team.id, "name": ws.team.name},
                               "me": ui.user, "bot_user_id": ws.bot_user_id,
+                              "since": ws.next_ts(),  # ephemerals before this are gone
                               "users": users, "channels": channels,
                               "commands": [{"command": "/lm", "subcommands": ui.commands}]})
 
@@ -216,7 +230,7 @@ async def _history(request: web.Request, ui: WebUI) -> web.Response:
     channel = _channel_param(request, ui)
     messages = [message_web(ui.ws, m) for m in reversed(ui.ws.history(channel))]
     return web.json_response({"ok": True, "channel": channel, "messages": messages,
-                              "ephemerals": _ephemerals(ui, channel, None)})
+                              "ephemerals": _ephemerals(ui, request, channel, None)})
 
 
 async def _replies(request: web.Request, ui: WebUI) -> web.Response:
@@ -228,7 +242,7 @@ async def _replies(request: web.Request, ui: WebUI) -> web.Response:
     root = thread[0].ts
     return web.json_response({"ok": True, "channel": channel, "thread_ts": root,
                               "messages": [message_web(ui.ws, m) for m in thread],
-                              "ephemerals": _ephemerals(ui, channel, root)})
+                              "ephemerals": _ephemerals(ui, request, channel, root)})
 
 
 async def _file(request: web.Request, ui: WebUI) -> web.Response:

@@ -52,9 +52,15 @@ async def to_params(store: BotStore, origin: Origin, request: JobRequest
     return params, {"dataset": dataset.name, "model": model}
 
 
-async def default_model(store: BotStore, workspace_id: int, task: str) -> str:
-    """The model the Evaluate button uses: the promoted one, else the task's base model."""
-    return await store.promoted(workspace_id, task) or DEFAULT_BASE.get(task, "minilm")
+async def default_model(store: BotStore, workspace_id: int, task: str) -> tuple[str, str]:
+    """The model the Evaluate button uses, and how to say which: the promoted one, else the
+    task's built-in base model."""
+    promoted = await store.promoted(workspace_id, task)
+    if promoted:
+        return promoted, f"the promoted model {code(promoted)}"
+    model = DEFAULT_BASE.get(task, "minilm")
+    what = {"classify": "classifier", "chat": "chat model"}.get(task, f"{task} model")
+    return model, f"the built-in {code(model)} (no promoted {what})"
 
 
 def results(job: JobJSON) -> list[Block]:
@@ -72,12 +78,13 @@ def install(app: AsyncApp, rt: BotRuntime) -> None:
         try:
             dataset = await resolve_dataset(rt.store, origin.workspace_id,
                                             button_dataset(button_value(body)))
-            model = await default_model(rt.store, origin.workspace_id, dataset.task)
+            model, which = await default_model(rt.store, origin.workspace_id, dataset.task)
         except CommandError as error:
             await say_failure(respond, error)
             return
         request = JobRequest("eval", args=(model, f"#{dataset.id}"))
-        await start_from_button(rt, body, context, respond, "Evaluation", request)
+        what = f"Evaluation of {which} on {code(dataset.name)}"
+        await start_from_button(rt, body, context, respond, what, request)
 
 
 SUBCOMMAND = register_job_subcommand(JobSubcommand(

@@ -11,6 +11,7 @@
     ephemerals: new Map(),    // ts -> ephemeral message (the local user's only)
     thread: null,             // {channel, ts} of the open thread
     dismissed: new Set(), unread: new Set(), hello: false,
+    since: '',                // ephemerals from before this page was loaded are gone, as in Slack
   };
 
   const EMOJI = {
@@ -510,7 +511,7 @@
     $('#channel-topic').textContent = channel && channel.is_im ? 'the lmops bot' : (channel?.topic || '');
     $('#composer textarea').placeholder = `Message ${channelLabel(channel)}`;
     renderSidebar();
-    const data = await api(`/web/history?channel=${encodeURIComponent(id)}`);
+    const data = await api(`/web/history?channel=${encodeURIComponent(id)}&since=${encodeURIComponent(S.since)}`);
     if (S.current !== id) return;
     const box = $('#messages');
     box.replaceChildren();
@@ -532,7 +533,7 @@
     S.thread = { channel, ts };
     $('#thread').hidden = false;
     $('#thread-channel').textContent = channelLabel(S.channels.find((c) => c.id === channel));
-    const data = await api(`/web/replies?channel=${encodeURIComponent(channel)}&ts=${encodeURIComponent(ts)}`);
+    const data = await api(`/web/replies?channel=${encodeURIComponent(channel)}&ts=${encodeURIComponent(ts)}&since=${encodeURIComponent(S.since)}`);
     if (S.thread?.ts !== ts) return;
     const box = $('#thread-messages');
     box.replaceChildren();
@@ -728,7 +729,7 @@
       return;
     }
     Object.assign(S, { me: data.me, bot: data.bot_user_id, team: data.team, users: data.users,
-                       channels: data.channels, commands: data.commands });
+                       channels: data.channels, commands: data.commands, since: data.since || '' });
     $('#team-name').textContent = data.team.name;
     $('#me-name').textContent = (S.users[S.me] || {}).real_name || 'you';
     setupComposer($('#composer'), () => null);

@@ -134,6 +134,10 @@ CASES: dict[str, Any] = {
         job(id=38, status="cancelled"),
     ]),
     "jobs_empty": lambda: jobs_blocks([]),
+    "jobs_long_only": lambda: jobs_blocks(
+        [job(progress=PROGRESS), job(id=38, status="cancelled")],
+        hidden=["classification", "chat reply"]),
+    "jobs_long_only_empty": lambda: jobs_blocks([], hidden=["classification", "chat reply"]),
     "job_status_queued": lambda: job_status_blocks(job(status="todo")),
     "job_status_running": lambda: job_status_blocks(job(progress=PROGRESS)),
     "job_status_retry": lambda: job_status_blocks(job(progress=PROGRESS, attempts=2)),
@@ -351,7 +355,17 @@ def test_formatters():
     assert progress_bar(0.999) == "▓▓▓▓▓▓▓▓▓░ 99%"
     assert progress_bar(1.0) == "▓▓▓▓▓▓▓▓▓▓ 100%" and progress_bar(None) == "░" * 10 + " 0%"
     assert progress_bar(7) == "▓" * 10 + " 100%"
-    assert [percent(v) for v in (0.5, 0.996, 0.004, None)] == ["50%", "99.6%", "0.4%", "–"]
+    assert progress_bar(0.426) == "▓▓▓▓░░░░░░ 43%"  # the number is percent()'s
+
+
+def test_percent_is_written_one_way():
+    """Whole percents everywhere (issue 12: "76%" beside "100.0%"): 100% only for all of it,
+    <1% for a little more than nothing."""
+    values = (0.5, 0.7599, 0.125, 0.996, 0.9999, 1.0, 0.004, 0.0, None, float("nan"))
+    assert [percent(v) for v in values] == \
+        ["50%", "76%", "13%", "99%", "99%", "100%", "<1%", "0%", "–", "–"]
+    shown = json.dumps([CASES[name]() for name in CASES])
+    assert not re.search(r"\d\.\d%", shown), "a percent with a decimal"
     assert [duration(v) for v in (None, 5, 200, 3900, 200000)] == \
         ["–", "5s", "3m 20s", "1h 05m", "2d 7h"]
 

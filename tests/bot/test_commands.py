@@ -138,7 +138,9 @@ def test_lists(text, expected):
 
 
 def test_lists_take_no_arguments():
-    assert "doesn't take 'all'" in error_of("jobs all")
+    assert "doesn't take 'all'" in error_of("models all")
+    assert parse("jobs all") == JobsCommand(all_jobs=True)  # `all` adds the predictions
+    assert "or `/lm jobs all` for every job" in error_of("jobs some")
 
 
 @pytest.mark.parametrize("text, expected", [

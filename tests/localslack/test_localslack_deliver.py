@@ -154,3 +154,24 @@ async def test_unreachable_app_is_status_zero(slack: LocalSlack):
     delivery = await slack.deliver.slash_command("help")
     assert delivery.status == 0 and not delivery.ok
     assert slack.state.deliveries()[0].status == 0
+
+
+async def test_a_commands_response_url_can_delete_or_replace_its_acknowledgement(
+        slack: LocalSlack, receiver):
+    """The ephemeral acknowledgement of a slash command is the "original" of its
+    response_url: the app removes "⏳ Classifying…" once the answer is posted (issue 12)."""
+    receiver.reply = lambda got: web.json_response({"text": "⏳ Classifying…"})
+    await slack.deliver.slash_command("classify I love it")
+    url = receiver.received[-1].form["response_url"]
+    [ack] = slack.state.ephemerals_for(ADMIN_USER_ID)
+    await AsyncWebhookClient(url).send(text="replaced", replace_original=True)
+    assert [(e.ts, e.text) for e in slack.state.ephemerals_for(ADMIN_USER_ID)] == \
+        [(ack.ts, "replaced")]
+    response = await AsyncWebhookClient(url).send_dict({"delete_original": True})
+    assert response.status_code == 200 and slack.state.ephemerals_for(ADMIN_USER_ID) == []
+    # a command answered with nothing has no original to delete
+    receiver.reply = None
+    await slack.deliver.slash_command("classify again")
+    url = receiver.received[-1].form["response_url"]
+    response = await AsyncWebhookClient(url).send_dict({"delete_original": True})
+    assert response.status_code == 400 and "message_not_found" in response.body

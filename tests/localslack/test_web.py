@@ -148,6 +148,36 @@ async def test_history_replies_and_ephemerals(slack: LocalSlack, browser):
 
 
 @async_test
+async def test_a_reloaded_page_shows_no_earlier_ephemerals(slack: LocalSlack, browser):
+    """Slack's client drops ephemeral messages when it is reloaded: with the ``since`` that
+    ``/web/bootstrap`` gave the page, history and replies leave out those shown before."""
+    ws = slack.state
+    root = ws.post_message(GENERAL_CHANNEL_ID, text="root", user=ADMIN_USER_ID)
+    ws.post_ephemeral(GENERAL_CHANNEL_ID, ADMIN_USER_ID, text="before")
+    ws.post_ephemeral(GENERAL_CHANNEL_ID, ADMIN_USER_ID, text="before, in thread",
+                      thread_ts=root.ts)
+    async with browser.get("/web/bootstrap") as resp:
+        since = (await resp.json())["since"]
+    ws.post_ephemeral(GENERAL_CHANNEL_ID, ADMIN_USER_ID, text="after")
+    ws.post_ephemeral(GENERAL_CHANNEL_ID, ADMIN_USER_ID, text="after, in thread",
+                      thread_ts=root.ts)
+
+    async def shown(path: str) -> list[str]:
+        async with browser.get(path) as resp:
+            return [e["text"] for e in (await resp.json())["ephemerals"]]
+
+    history = f"/web/history?channel={GENERAL_CHANNEL_ID}"
+    replies = f"/web/replies?channel={GENERAL_CHANNEL_ID}&ts={root.ts}"
+    assert await shown(f"{history}&since={since}") == ["after"]
+    assert await shown(f"{replies}&since={since}") == ["after, in thread"]
+    assert await shown(history) == ["before", "after"]  # the Web API's view: all live ones
+    assert await shown(f"{history}&since=junk") == ["before", "after"]
+    async with browser.get("/web/bootstrap") as resp:  # a reload
+        since = (await resp.json())["since"]
+    assert await shown(f"{history}&since={since}") == []
+
+
+@async_test
 async def test_files_reach_the_browser_with_the_session_not_the_token(slack: LocalSlack,
                                                                       browser):
     ws = slack.state
