@@ -13,6 +13,7 @@ and acts for the user the middleware checked (`context.user_id`).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -73,8 +74,9 @@ async def say_failure(respond: AsyncRespond, error: Exception) -> None:
 async def start_from_button(rt: BotRuntime, body: dict[str, Any], context: AsyncBoltContext,
                             respond: AsyncRespond, what: str, request: JobRequest) -> None:
     """Enqueue the job of `request` for a button click; the clicker hears the job's number
-    (or that a double click started it already, or why it can't run)."""
-    origin = origin_of(body, context)
+    (or that a double click started it already, or why it can't run). The job keeps no
+    response_url: a button's names the message the button is on, which must stay."""
+    origin = replace(origin_of(body, context), response_url=None)
     action_id = ((body.get("actions") or [{}])[0]).get("action_id", "")
     try:
         job, created = await enqueue_command(rt, origin, request,

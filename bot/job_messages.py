@@ -102,9 +102,8 @@ class JobMessenger:
 
     async def dismiss_ack(self, job: JobPublic) -> None:
         """Delete the command's "⏳ Classifying…" acknowledgement (ephemeral) now that the
-        job's own message is in the channel. Only a slash command's: a button's response_url
-        names the message the button is on, which stays."""
-        if not job.response_url or ":btn:" in (job.idempotency_key or ""):
+        job's own message is in the channel (jobs started by a button keep no response_url)."""
+        if not job.response_url:
             return
         try:
             await AsyncWebhookClient(job.response_url).send_dict({"delete_original": True})
