@@ -71,7 +71,7 @@ def read_table(path_or_bytes: Source, *, filename: str | None = None,
         raise DataError(f"{name} is a spreadsheet; save it as CSV (UTF-8) and try again")
     text = _decode(data, name)
     if not text.strip():
-        raise DataError(f"{name} is empty")
+        raise DataError(f"{name}: the file is empty")
     fmt = _EXTENSIONS.get(ext) or _sniff(text)
     if fmt == "txt" and "\t" in text.lstrip().split("\n", 1)[0]:
         fmt = "tsv"
@@ -101,6 +101,10 @@ def _check_rows(n: int, max_rows: int | None, name: str) -> None:
                         f"{max_rows:,}")
 
 
+_BINARY = "this looks like a binary file, not CSV/TSV/JSONL/JSON"
+_CONTROL = frozenset(range(32)) - {7, 8, 9, 10, 11, 12, 13, 27}  # in no text encoding's text
+
+
 def _decode(data: bytes, name: str) -> str:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise DataError(f"{name} is UTF-16 text, not UTF-8; save it as UTF-8 and try again")
@@ -108,11 +112,13 @@ def _decode(data: bytes, name: str) -> str:
         raise DataError(f"{name} is a zip or spreadsheet file; save it as CSV (UTF-8)")
     if b"\x00" in data:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
-        raise DataError(f"{name} is not UTF-8 text (line {line} has a NUL byte; binary or UTF-16?)")
+        raise DataError(f"{name}: {_BINARY} (a NUL byte on line {line})")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
+        if any(b in _CONTROL for b in data[:4096]):  # not text in another encoding either
+            raise DataError(f"{name}: {_BINARY}") from None
         raise DataError(
             f"{name} is not UTF-8 text (line {line}, byte {e.start}); "
             "save it as UTF-8 and try again"

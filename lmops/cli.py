@@ -38,9 +38,21 @@ def _dev(args: argparse.Namespace) -> int:
         return 2
 
 
+def data_folder() -> str:
+    """Where this invocation keeps its models, database and artifacts (for `--help`)."""
+    from engine.settings import get_settings
+
+    try:
+        return str(get_settings().home.resolve())
+    except Exception:  # noqa: BLE001 (a bad setting is reported when a command runs)
+        return "LMOPS_HOME, else the user data folder"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="lmops", description="LLM toolkit and Slack chat-ops bot: classify, chat, evaluate.")
+        prog="lmops", description="LLM toolkit and Slack chat-ops bot: classify, chat, evaluate.",
+        epilog=f"data folder (models, database, artifacts; LMOPS_HOME sets another):\n  "
+               f"{data_folder()}", formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="log more (to stderr)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.csv_safety import safe_cell
 from engine.errors import EngineError
@@ -14,6 +16,9 @@ from engine.settings import get_settings
 from lmops.output import fmt_score, print_json, print_table, shorten
 from lmops.params_args import given_params
 from lmops.wiring import local
+
+if TYPE_CHECKING:
+    from engine.data_formats import Table
 
 #: The params fields each command offers as flags (`--batch-size` is `batch_size`).
 CLASSIFY_OPTIONS = ("model", "labels", "batch_size", "device")
@@ -67,15 +72,16 @@ def classify(args: argparse.Namespace) -> int:
 
     params = ClassifyParams(**given_params(args, ClassifyParams, CLASSIFY_OPTIONS),
                             quantize=True if args.fast else False if args.exact else None)
-    texts, rows, source = _classify_inputs(args)
+    texts, rows, kept = _classify_inputs(args)
     ctx = local()
     default = None if params.model or params.labels else _promoted(ctx, "classify")
     predictions = engine.classify(texts, params, settings=ctx.settings, registry=ctx.registry,
                                   default_model=default)
     if args.file and not args.json:
         out = Path(args.file + ".predictions.csv")
-        _write_predictions(out, rows, predictions)
-        print(f"{len(predictions)} predictions written to {out}", file=sys.stderr)
+        _write_predictions(out, rows, predictions, kept)
+        many = "prediction" if len(predictions) == 1 else "predictions"
+        print(f"{len(predictions)} {many} written to {out}", file=sys.stderr)
         return 0
     if args.json:
         print_json([p.to_json() for p in predictions])
@@ -86,19 +92,39 @@ def classify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _classify_inputs(args: argparse.Namespace) -> tuple[list[str], list[int], str]:
-    return _text_inputs(args.texts, args.file, what="classify")
+def _classify_inputs(args: argparse.Namespace
+                     ) -> tuple[list[str], list[int], dict[str, dict[int, str]]]:
+    """Texts and their rows, and the input's label columns (`label`, `category`, ...: each
+    one's cells by row) when a `--file` has any: the predictions file keeps them as they were,
+    beside `predicted_label`."""
+    if not args.file or args.texts:
+        texts, rows, _ = _text_inputs(args.texts, args.file, what="classify")
+        return texts, rows, {}
+    from engine.data import LABEL_NAMES, detect_columns, read_table
+
+    table = read_table(Path(args.file))
+    texts, rows, _ = _text_inputs([], table, what="classify")
+    column = detect_columns(table, require_label=False).text
+    given = [c for c in table.columns if c.strip().lower() in LABEL_NAMES and c != column]
+    return texts, rows, {c: {n: _cell(row.get(c)) for n, row in zip(table.row_numbers, table.rows)}
+                         for c in given}
 
 
-def _text_inputs(given: list[str], file: str | None, *, what: str
+def _cell(value: object) -> str:
+    if value is None or isinstance(value, str):
+        return value or ""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _text_inputs(given: list[str], file: str | Table | None, *, what: str
                  ) -> tuple[list[str], list[int], str]:
     """Texts from TEXT arguments, a data file, or stdin lines; their row numbers; the source."""
     if file and given:
         raise ValueError("give texts or --file, not both")
     if file:
-        from engine.data import load_texts
+        from engine.data import Table, load_texts
 
-        text_set = load_texts(Path(file))
+        text_set = load_texts(file if isinstance(file, Table) else Path(file))
         if text_set.empty_rows:
             print(f"skipped empty rows: {', '.join(map(str, text_set.empty_rows[:20]))}", file=sys.stderr)
         return text_set.texts, text_set.rows, text_set.source
@@ -110,16 +136,22 @@ def _text_inputs(given: list[str], file: str | None, *, what: str
     return texts, list(range(1, len(texts) + 1)), "arguments"
 
 
-def _write_predictions(out: Path, rows: list[int], predictions) -> None:
+def _write_predictions(out: Path, rows: list[int], predictions,
+                       kept: dict[str, dict[int, str]] | None = None) -> None:
+    """`row, text, [the input's label columns], predicted_label, score, truncated, score_<L>...`:
+    the prediction never takes the place of a label the file already had."""
     labels = list(predictions[0].scores)
+    kept = kept or {}
     tmp = out.with_name(out.name + ".tmp")
     with tmp.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["row", "text", "label", "score", "truncated", *(f"score_{l}" for l in labels)])
+        writer.writerow(["row", "text", *map(safe_cell, kept), "predicted_label", "score",
+                         "truncated", *(f"score_{l}" for l in labels)])
         for row, p in zip(rows, predictions, strict=True):
             # the user's text and labels are neutralised against formulas; our numbers are not
-            writer.writerow([row, safe_cell(p.text), safe_cell(p.label), f"{p.score:.6f}",
-                             p.truncated, *(f"{p.scores[l]:.6f}" for l in labels)])
+            given = [safe_cell(cells.get(row, "")) for cells in kept.values()]
+            writer.writerow([row, safe_cell(p.text), *given, safe_cell(p.label),
+                             f"{p.score:.6f}", p.truncated, *(f"{p.scores[l]:.6f}" for l in labels)])
     tmp.replace(out)
 
 

@@ -249,8 +249,9 @@ async def run_dev_async(settings: Settings, *, host: str = "127.0.0.1", port: in
     try:
         url = await stack.start()
         print(f"{READY_PREFIX}{url}", file=out or sys.stdout, flush=True)
-        print(f"lmops dev: you are an admin of workspace 'local'; data in "
-              f"{settings.home.resolve()}; Ctrl-C to stop", file=sys.stderr, flush=True)
+        print(f"lmops dev: you are an admin of workspace 'local'; Ctrl-C to stop\n"
+              f"lmops dev: data folder {settings.home.resolve()} (models, database, uploads; "
+              "LMOPS_HOME overrides it)", file=sys.stderr, flush=True)
         if not is_loopback(host):
             print(f"lmops dev: listening on {host}: anyone with the URL's token can act as "
                   "you in the workspace", file=sys.stderr, flush=True)

@@ -48,7 +48,7 @@ def test_classify_file_writes_predictions(tmp_path):
     result = lmops("classify", "--labels", "positive,negative", "--file", str(data))
     assert result.returncode == 0, result.stderr
     out = (tmp_path / "texts.csv.predictions.csv").read_text(encoding="utf-8").splitlines()
-    assert out[0].startswith("row,text,label,score,truncated")
+    assert out[0].startswith("row,text,predicted_label,score,truncated")
     assert len(out) == 3 and ",positive," in out[1] and ",negative," in out[2]
 
 

@@ -32,12 +32,14 @@ def lmops(*args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, env=env, timeout=300)
 
 
-def classify_file(tmp_path, texts: list[str], labels: str) -> list[dict[str, str]]:
+def classify_file(tmp_path, texts: list[str], labels: str,
+                  given: list[str] | None = None) -> list[dict[str, str]]:
+    """Classify a CSV of `texts` (and a `label` column of `given`, when given)."""
     data = tmp_path / "texts.csv"
     with data.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["text"])
-        writer.writerows([t] for t in texts)
+        writer.writerow(["text", "label"] if given else ["text"])
+        writer.writerows(zip(texts, given, strict=True) if given else ([t] for t in texts))
     result = lmops("classify", "--labels", labels, "--file", str(data))
     assert result.returncode == 0, result.stderr
     with (tmp_path / "texts.csv.predictions.csv").open(newline="", encoding="utf-8") as f:
@@ -54,7 +56,7 @@ def test_classify_file_neutralises_formula_texts(tmp_path):
         assert row["text"].startswith("'"), row
         assert row["text"][1:].strip() == given.strip()  # only the quote added
     assert rows[-1]["text"] == NORMAL
-    assert {row["label"] for row in rows} <= {"a", "b"}
+    assert {row["predicted_label"] for row in rows} <= {"a", "b"}
     for row in rows:  # lmops' own numbers are left as numbers
         assert int(row["row"]) >= 1
         assert 0.0 <= float(row["score"]) <= 1.0
@@ -63,8 +65,19 @@ def test_classify_file_neutralises_formula_texts(tmp_path):
 
 def test_classify_file_neutralises_formula_labels(tmp_path):
     rows = classify_file(tmp_path, ["one plus one", "hello there"], "=1+1,@greeting")
-    assert {row["label"] for row in rows} <= {"'=1+1", "'@greeting"}
+    assert {row["predicted_label"] for row in rows} <= {"'=1+1", "'@greeting"}
     assert {"score_=1+1", "score_@greeting"} <= set(rows[0])  # header cells start with "score_"
+
+
+def test_classify_file_keeps_the_input_label_column(tmp_path):
+    """issue 12, item 9: the prediction is `predicted_label`; a `label` column the input already
+    had is written as it was (only neutralised against formulas), not overwritten."""
+    rows = classify_file(tmp_path, ["I was charged twice", "the app crashes", "love it"],
+                         "billing,bug,praise", given=["billing", "=HYPERLINK(1)", "unsure"])
+    assert list(rows[0])[:5] == ["row", "text", "label", "predicted_label", "score"]
+    assert [row["label"] for row in rows] == ["billing", "'=HYPERLINK(1)", "unsure"]
+    assert {row["predicted_label"] for row in rows} <= {"billing", "bug", "praise"}
+    assert rows[0]["predicted_label"] == "billing"
 
 
 @pytest.mark.parametrize("start", FORMULA_STARTS)
