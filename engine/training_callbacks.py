@@ -44,21 +44,27 @@ def stopped_note(stop: dict[str, Any]) -> str:
 
 
 class EarlyStop(EarlyStoppingCallback):
-    """transformers' early stopping on the validation loss, remembering when and why it
-    stopped (for the progress bar, the status message and `lmops jobs`)."""
+    """transformers' early stopping on the metric that picks the kept checkpoint, that counts
+    only evaluations after `min_steps` (a few dozen validation rows are too noisy to end a run
+    in its first epochs), and remembers when and why it stopped (for the progress bar, the
+    status message and `lmops jobs`)."""
 
-    def __init__(self, patience: int) -> None:
+    def __init__(self, patience: int, min_steps: int = 0) -> None:
         super().__init__(early_stopping_patience=patience)
-        self.patience = patience
+        self.patience, self.min_steps = patience, min_steps
         self.stopped: dict[str, Any] | None = None
 
     def on_evaluate(self, args, state, control, metrics, **kwargs):
+        if state.global_step < self.min_steps:
+            return
         super().on_evaluate(args, state, control, metrics, **kwargs)
         if control.should_training_stop and self.stopped is None \
                 and self.early_stopping_patience_counter >= self.patience:
             evaluations = "evaluation" if self.patience == 1 else f"{self.patience} evaluations"
+            what = "validation loss" if args.metric_for_best_model in ("loss", "eval_loss") \
+                else "validation F1 and loss"
             self.stopped = {"step": state.global_step, "total_steps": state.max_steps,
-                            "reason": f"validation loss stopped improving for {evaluations}"}
+                            "reason": f"{what} stopped improving for {evaluations}"}
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -33,4 +33,4 @@ def test_a_default_finetune_on_120_tickets_is_sure_of_its_labels(settings, tmp_p
         last = seen[-1]
         assert last.stage == "stopped" and last.stopped_early == result.stopped_early
         assert last.stop_note.startswith(f"stopped early at step {last.step} of ")
-        assert "validation loss stopped improving" in last.stop_note
+        assert "stopped improving for" in last.stop_note
