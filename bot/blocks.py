@@ -91,13 +91,25 @@ def prediction_blocks(predictions: list[dict[str, Any]], model: str | None = Non
     return fit(blocks)
 
 
-def chat_reply_blocks(text: str, model: str | None = None, streaming: bool = False) -> list[Block]:
-    """A chat reply (split over several sections when long); `streaming` marks it unfinished."""
+#: The block_id of a chat reply's first section: how the bot finds its replies in a thread.
+CHAT_REPLY_BLOCK = "lmops_chat_reply"
+
+
+def chat_reply_blocks(text: str, model: str | None = None, streaming: bool = False,
+                      cut_at: int | None = None, notes: list[str] | tuple[str, ...] = ()
+                      ) -> list[Block]:
+    """A chat reply (split over several sections when long); `streaming` marks it unfinished,
+    `cut_at` says it was cut at that many new tokens, `notes` (escaped mrkdwn) follow the model."""
     body = escape(text).strip() or ("_…_" if streaming else "_(no reply)_")
-    notes = [f"model {code(model)}"] if model else []
+    if cut_at:
+        body += f" … _(cut at {number(cut_at)} tokens; ask me to go on)_"
+    lines = [f"model {code(model)}"] if model else []
     if streaming:
-        notes.append("_typing…_")
-    return fit(text_sections(body, max_blocks=20) + ([context(notes)] if notes else []))
+        lines.append("_typing…_")
+    sections = text_sections(body, max_blocks=20)
+    sections[0] = {**sections[0], "block_id": CHAT_REPLY_BLOCK}
+    lines += list(notes)
+    return fit(sections + ([context(lines)] if lines else []))
 
 
 def _model_line(m: dict[str, Any]) -> str:

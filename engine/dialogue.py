@@ -1,5 +1,8 @@
 """Dialogue: one reply from a chat model, whole (`chat`) or streamed as it is generated (`chat_stream`).
 
+A conversation longer than the model reads is fit into it (`fit_conversation`); a reply cut
+at `max_new_tokens` says so (`finish_reason` "length") and ends at a sentence where it can.
+
 Importing this module imports no torch (the bot and the queue validate `ChatParams`); the model
 is loaded on the first reply and kept by `engine.model_cache`. On CPU, Llama-architecture models
 (the built-in `smollm2`) decode through `engine.causal_lm.FastLlama`; anything else goes through
@@ -14,7 +17,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from engine.devices import DEVICES
@@ -69,16 +72,75 @@ def _number(value: Any) -> bool:
 
 @dataclass(frozen=True)
 class ChatReply:
-    """A reply, the model that wrote it, and how long it took."""
+    """A reply, the model that wrote it, how long it took, whether it was cut at
+    `max_new_tokens` (`finish_reason` "length"), and how the conversation was fit into the
+    model: `dropped_messages` oldest ones left out, the last one `shortened_to` its last N tokens."""
 
     reply: str
     model: str
     tokens: int = 0
     seconds: float = 0.0
     first_token_seconds: float | None = None
+    finish_reason: str = "stop"
+    max_new_tokens: int | None = None
+    dropped_messages: int = 0
+    shortened_to: int | None = None
+
+    @property
+    def truncated(self) -> bool:  # cut at max_new_tokens
+        return self.finish_reason == "length"
 
     def to_json(self) -> dict[str, Any]:
-        return {"reply": self.reply, "model": self.model}
+        out: dict[str, Any] = {"reply": self.reply, "model": self.model,
+                               "finish_reason": self.finish_reason, "truncated": self.truncated}
+        if self.truncated:
+            out["max_new_tokens"] = self.max_new_tokens
+        if self.dropped_messages or self.shortened_to is not None:
+            out.update(input_truncated=True, dropped_messages=self.dropped_messages,
+                       shortened_to=self.shortened_to)
+        return out
+
+
+class ChatStream(Iterator[str]):
+    """The text chunks of a reply as they are generated; once they are all read, `result()` is
+    the whole `ChatReply` (cut at a sentence end when it ran out of tokens)."""
+
+    def __init__(self, chunks: Iterator[str], params: ChatParams, stats: dict[str, Any]) -> None:
+        self._chunks, self.params, self.stats = chunks, params, stats
+        self._parts: list[str] = []
+
+    def __next__(self) -> str:
+        self._parts.append(chunk := next(self._chunks))
+        return chunk
+
+    @property
+    def finish_reason(self) -> str | None:  # "stop", "length" (cut), None while generating
+        return self.stats.get("finish_reason")
+
+    def result(self) -> ChatReply:
+        """The reply so far (all of it once the stream is read), and how it was made."""
+        cut = self.finish_reason == "length"
+        text = "".join(self._parts).strip()
+        return ChatReply(
+            reply=sentence_end(text) if cut else text, model=self.params.model,
+            tokens=self.stats.get("tokens", 0),
+            seconds=time.perf_counter() - self.stats["started"],
+            first_token_seconds=self.stats.get("first_token_seconds"),
+            finish_reason=self.finish_reason or "stop",
+            max_new_tokens=self.stats.get("max_new_tokens", self.params.max_new_tokens),
+            dropped_messages=self.stats.get("dropped_messages", 0),
+            shortened_to=self.stats.get("shortened_to"))
+
+
+# The end of a sentence: .!? (or their CJK forms, or an ellipsis) after a letter or a closing
+# mark, then optional closing quotes/brackets, then a space; or a line end.
+_SENTENCE_END = re.compile(r"(?<=[^\W\d_]|[)\]\"'*_`])[.!?…。！？][\"')\]*_]*(?=\s|$)|\n")
+
+
+def sentence_end(text: str, keep: float = 0.6) -> str:
+    """A cut reply up to its last sentence end, when that keeps at least `keep` of it."""
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    return text[:ends[-1]].rstrip() if ends and ends[-1] >= keep * len(text) else text
 
 
 def chat(
@@ -93,12 +155,10 @@ def chat(
     `params` is a ChatParams, or give its fields as keywords instead:
     `chat("hi", model="smollm2", max_new_tokens=64)`.
     """
-    params = resolve_params(ChatParams, params, fields, caller="chat")
-    stats: dict[str, Any] = {"started": time.perf_counter()}
-    reply = "".join(_reply_chunks(messages, params, settings, stats))
-    return ChatReply(reply=reply, model=params.model, tokens=stats.get("tokens", 0),
-                     seconds=time.perf_counter() - stats["started"],
-                     first_token_seconds=stats.get("first_token_seconds"))
+    stream = _stream(messages, resolve_params(ChatParams, params, fields, caller="chat"), settings)
+    for _ in stream:
+        pass
+    return stream.result()
 
 
 def chat_stream(
@@ -107,14 +167,15 @@ def chat_stream(
     *,
     settings: Settings | None = None,
     **fields: Any,
-) -> Iterator[str]:
-    """The reply of `chat`, as text chunks while they are generated; they join to `chat`'s reply.
+) -> ChatStream:
+    """The reply of `chat`, as text chunks while they are generated; they join to `chat`'s reply
+    (which, when cut at `max_new_tokens`, ends at its last sentence). `.result()` is the
+    `ChatReply` once they are read.
 
     `params` is a ChatParams, or its fields as keywords, as for `chat`. The input is checked and
     the model loaded before the first chunk, so errors come at once.
     """
-    return _reply_chunks(messages, resolve_params(ChatParams, params, fields, caller="chat_stream"),
-                         settings, {})
+    return _stream(messages, resolve_params(ChatParams, params, fields, caller="chat_stream"), settings)
 
 
 def check_messages(messages: str | Sequence[dict[str, str]], system: str | None = None
@@ -154,24 +215,69 @@ def _chat_spec(params: ChatParams, registry: ModelRegistry) -> ModelSpec:
     return spec
 
 
-def _reply_chunks(messages, params: ChatParams, settings: Settings | None,
-                  stats: dict[str, Any]) -> Iterator[str]:
-    """Checks and loads eagerly, then returns the generator of text chunks."""
+def _stream(messages, params: ChatParams, settings: Settings | None) -> ChatStream:
+    """Checks, loads and fits the conversation eagerly, then streams the reply."""
     from engine.causal_lm import load_causal_lm
 
+    stats: dict[str, Any] = {"started": time.perf_counter()}
     conversation = check_messages(messages, params.system)
     settings = settings or get_settings()
     registry = ModelRegistry(settings.models_dir)
     spec = _chat_spec(params, registry)
     model, tokenizer = load_causal_lm(spec, device=params.device, cache_dir=settings.cache_dir,
                                       fast=True, registry=registry)
-    prompt = _render(tokenizer, conversation)
-    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     limit = getattr(model.config, "max_position_embeddings", None)
-    if limit and len(ids) + params.max_new_tokens > limit:
-        raise DataError(f"the conversation is too long: {len(ids)} tokens, and {spec.name} reads "
-                        f"at most {limit} (less the {params.max_new_tokens} new ones)")
-    return _text_chunks(tokenizer, _token_ids(model, ids, params, _eos_ids(model, tokenizer)), stats)
+    new_tokens = min(params.max_new_tokens, limit // 2) if limit else params.max_new_tokens
+    params = replace(params, max_new_tokens=new_tokens)
+    stats["max_new_tokens"] = new_tokens
+    ids = fit_conversation(tokenizer, conversation, limit and limit - new_tokens, stats, spec.name)
+    tokens = _token_ids(model, ids, params, _eos_ids(model, tokenizer))
+    return ChatStream(_finished(_text_chunks(tokenizer, tokens, stats), stats, new_tokens),
+                      params, stats)
+
+
+def _finished(chunks: Iterator[str], stats: dict[str, Any], limit: int) -> Iterator[str]:
+    yield from chunks
+    stats["finish_reason"] = "length" if stats.get("tokens", 0) >= limit else "stop"
+
+
+def fit_conversation(tokenizer, conversation: list[dict[str, str]], budget: int | None,
+                     stats: dict[str, Any], model_name: str = "the model") -> list[int]:
+    """The prompt's token ids within `budget`: the leading system messages and the last message
+    are kept, the fewest oldest turns left out (`stats["dropped_messages"]`), then the start of
+    the last message cut (`stats["shortened_to"]`: the tokens of it kept)."""
+    ids = _encode(tokenizer, conversation)
+    if budget is None or len(ids) <= budget:
+        return ids
+    head = 0
+    while head < len(conversation) - 1 and conversation[head]["role"] == "system":
+        head += 1
+    system, turns, last = conversation[:head], conversation[head:-1], conversation[-1]
+    low, high, fitted = 1, len(turns), None  # the fewest oldest turns to drop
+    while low <= high:
+        middle = (low + high) // 2
+        if len(candidate := _encode(tokenizer, [*system, *turns[middle:], last])) <= budget:
+            fitted, high = candidate, middle - 1
+        else:
+            low = middle + 1
+    stats["dropped_messages"] = min(low, len(turns))
+    if fitted is not None:
+        return fitted
+    overhead = len(_encode(tokenizer, [*system, {**last, "content": ""}]))
+    content = tokenizer(last["content"], add_special_tokens=False)["input_ids"]
+    keep = budget - overhead
+    while keep > 0:
+        text = tokenizer.decode(content[-keep:], skip_special_tokens=True).lstrip("\ufffd")
+        if len(ids := _encode(tokenizer, [*system, {**last, "content": text}])) <= budget:
+            stats["shortened_to"] = keep
+            return ids
+        keep -= len(ids) - budget
+    raise DataError(f"the conversation is too long for {model_name}: the system prompt and "
+                    f"the message's start take more than the {budget} tokens it reads")
+
+
+def _encode(tokenizer, conversation: list[dict[str, str]]) -> list[int]:
+    return tokenizer(_render(tokenizer, conversation), add_special_tokens=False)["input_ids"]
 
 
 def _render(tokenizer, conversation: list[dict[str, str]]) -> str:

@@ -46,14 +46,17 @@ def run(job: ChatJob, ctx: JobContext) -> dict[str, Any]:
 
     parts: list[str] = []
     last = 0.0
-    for chunk in chat_stream(list(job.messages), job.how, settings=ctx.settings):
+    stream = chat_stream(list(job.messages), job.how, settings=ctx.settings)
+    for chunk in stream:
         parts.append(chunk)
         if time.monotonic() - last > STREAM_EVERY:  # the bot streams the partial reply
             ctx.progress({"partial_reply": "".join(parts)})
             last = time.monotonic()
         if ctx.should_cancel():
             raise CancelledError("cancelled while generating")
-    return {"reply": "".join(parts).strip(), "model": job.model}
+    # the reply (at its last sentence end when cut), "finish_reason", "truncated", and how the
+    # conversation was fit into the model ("input_truncated", "dropped_messages", "shortened_to")
+    return stream.result().to_json()
 
 
 def summarize(result: Mapping[str, Any]) -> str:
