@@ -221,7 +221,9 @@ def dataset_report_blocks(dataset: dict[str, Any], report: dict[str, Any]) -> li
         ref = str(dataset.get("name") or dataset["id"])
         blocks.append(context([f"or {code(f'{COMMAND} finetune {ref} epochs=3')}"]))
     elif not ok:
-        blocks.append(context(["Nothing was kept. Fix the rows above and upload the file again."]))
+        # a file that could not be read at all (empty, binary) has no rows above to fix
+        fix = " Fix the rows above and upload the file again." if n else ""
+        blocks.append(context([f"Nothing was kept.{fix}"]))
     return fit(blocks)
 
 

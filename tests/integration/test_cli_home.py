@@ -5,11 +5,14 @@ directory, so a model fine-tuned from one folder is found from any other; `--hel
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -92,16 +95,15 @@ def test_lmops_dev_prints_the_data_folder(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "lmops.dev", "--port", "0", "--no-worker"],
                             cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
-    lines: list[str] = []
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stderr],  # type: ignore[union-attr]
+                     daemon=True).start()
+    seen: list[str] = []
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "data folder" in line:
-                break
+        deadline = time.monotonic() + 90
+        while not any("data folder" in line for line in seen) and time.monotonic() < deadline:
+            with contextlib.suppress(queue.Empty):
+                seen.append(lines.get(timeout=1))
     finally:
         proc.terminate()
         try:
@@ -109,6 +111,6 @@ def test_lmops_dev_prints_the_data_folder(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        proc.stderr.close()
-    shown = [line for line in lines if "data folder" in line]
-    assert shown and str(xdg / "lmops") in shown[0], "".join(lines)
+    shown = [line for line in seen if "data folder" in line]
+    assert shown and str(xdg / "lmops") in shown[0], "".join(seen)
+    assert not (tmp_path / ".lmops").exists()
