@@ -38,6 +38,9 @@ class Progress:
         stop = self.stopped_early
         return stopped_note(stop) if stop else None
 
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
 
 def stopped_note(stop: dict[str, Any]) -> str:
     return f"stopped early at step {stop['step']} of {stop['total_steps']}: {stop['reason']}"
@@ -65,9 +68,6 @@ class EarlyStop(EarlyStoppingCallback):
                 else "validation F1 and loss"
             self.stopped = {"step": state.global_step, "total_steps": state.max_steps,
                             "reason": f"{what} stopped improving for {evaluations}"}
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 ProgressFn = Callable[[Progress], None]
