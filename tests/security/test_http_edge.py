@@ -335,7 +335,7 @@ async def test_a_failed_jobs_message_shows_file_names_not_server_paths(bot):
     text = bot.text(message)
     assert f"Classification #{job.id} failed*: FileNotFoundError: [Errno 2] No such file or " \
            "directory: 'data.csv' (also &lt;path&gt; and model.bin; see /lm help)" in text
-    jobs = bot.ack_text(await bot.command("jobs"))  # the job list shows the error too
+    jobs = bot.ack_text(await bot.command("jobs all"))  # the job list shows the error too
     for shown in (text, jobs):
         assert "/home/" not in shown and "/tmp/" not in shown and "alice" not in shown
     assert "FileNotFoundError" in jobs
